@@ -1,0 +1,62 @@
+# sk_hier: one entry point for set-up, tests, benchmarks and docs.
+# `make test` and `make bench` work on a fresh machine: they create .venv and
+# install everything they need (Debian packages too) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.sk_hier-installed
+# The CPU build of torch; an unpinned torch pulls a multi-GB CUDA build.
+TORCH_PIN ?= torch==2.13.0
+DEBIAN_PKGS ?= fluid-soundfont-gm
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: setup debian test test-all bench bench-full speed docs lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+debian:
+	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# Installed without their declared dependencies: tinysoundfont asks for pyaudio
+	# (live playback only; it does not build here), musicnn pins an ancient numpy
+	# and we only read its checkpoint files.
+	$(BIN)/python -m pip install --quiet --no-deps tinysoundfont "musicnn==0.1.0"
+	touch $(STAMP)
+
+setup: debian $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/sk-hier bench --quick
+
+bench-full: setup
+	$(BIN)/sk-hier bench --full
+
+speed: setup
+	$(BIN)/python benchmarks/speed.py
+
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache docs/_build
