@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from .hierarchy import Hierarchy
 
-__all__ = ["HEADS", "ACTIVATIONS", "TreeSpec", "Trunk", "HierarchicalNet", "ClassNet"]
+__all__ = ["ACTIVATIONS", "HEADS", "ClassNet", "HierarchicalNet", "TreeSpec", "Trunk"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU}
 _NEG = -1e4  # finite "minus infinity": keeps gradients of masked entries at zero
@@ -166,7 +166,9 @@ class PoolingHead(_Head):
         self.leaf_out = nn.Linear(in_dim, len(spec.leaf_index))
         if attention:
             # r(z) = z + MLP(z): the residual block that feeds the attention scores.
-            self.residual = nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(), nn.Linear(in_dim, in_dim))
+            self.residual = nn.Sequential(
+                nn.Linear(in_dim, in_dim), nn.ReLU(), nn.Linear(in_dim, in_dim)
+            )
         self.scores, self.parent_out = nn.ModuleList(), nn.ModuleList()
         self.gate_logits = nn.ParameterList()
         for d, (inner, mask) in enumerate(spec.pairs):
@@ -252,7 +254,9 @@ class PerLevelHead(_Head):
 
     def __init__(self, spec: TreeSpec, in_dim: int) -> None:
         super().__init__(spec)
-        self.outs = nn.ModuleList(nn.Linear(in_dim, spec.level_size(d)) for d in range(spec.n_levels))
+        self.outs = nn.ModuleList(
+            nn.Linear(in_dim, spec.level_size(d)) for d in range(spec.n_levels)
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         pairs = [_sigmoid_pair(out(z)) for out in self.outs]

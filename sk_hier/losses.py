@@ -98,7 +98,10 @@ class HierarchicalBCELoss(nn.Module):
         loss = (num.sum(0) / den).sum()
         if self.consistency_weight > 0 and len(self.child):
             p = lp.exp()
-            loss = loss + self.consistency_weight * F.relu(p[:, self.child] - p[:, self.parent]).mean()
+            loss = (
+                loss
+                + self.consistency_weight * F.relu(p[:, self.child] - p[:, self.parent]).mean()
+            )
         return loss
 
 

@@ -21,10 +21,18 @@ from .hierarchy import Hierarchy
 from .losses import HierarchicalBCELoss, WeightedCrossEntropy, node_weights
 from .targets import as_hierarchy, encode_targets, is_class_target
 
-__all__ = ["HierarchicalTagger", "STRATEGIES"]
+__all__ = ["STRATEGIES", "HierarchicalTagger"]
 
 STRATEGIES = tuple(HEADS)
 _POOLINGS = ("max", "noisy_or", "logsumexp")
+
+
+def _unnamed_indicator(Y) -> bool:
+    return (
+        not hasattr(Y, "columns")
+        and np.asarray(Y, dtype=object).ndim == 2
+        and all(isinstance(v, numbers.Number) for v in np.asarray(Y, dtype=object).ravel()[:50])
+    )
 
 
 class HierarchicalTagger(
@@ -269,6 +277,7 @@ class HierarchicalTagger(
             torch.manual_seed(seed)
             self.net_ = self._build_net(X, y_arr, val, seed)
             self.net_.fit(X, y_arr)
+        self.net_.train_split = None  # drop the references to the training data
         self.history_ = self.net_.history
         self.gates_ = self._fitted_gates()
         return self
@@ -299,6 +308,9 @@ class HierarchicalTagger(
             if fit:
                 self.hierarchy_ = hierarchy
                 self.classes_ = np.asarray(hierarchy.labels, dtype=object)
+                if self.hierarchy is None and _unnamed_indicator(Y):
+                    # Columns without names: integer classes, as MLPClassifier.
+                    self.classes_ = np.arange(len(hierarchy.labels))
                 self._warn_unknown_labels(target)
         if len(target) != n_samples:
             raise ValueError(
@@ -369,7 +381,7 @@ class HierarchicalTagger(
             valid = ArrayDataset(*val)
             train_split = lambda ds, y=None: (ds, valid)  # noqa: E731
         elif self.early_stopping:
-            n_val = int(round(self.validation_fraction * n))
+            n_val = round(self.validation_fraction * n)
             if n_val >= 1 and n - n_val >= 1:
                 perm = np.random.default_rng(seed).permutation(n)
                 val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
@@ -378,7 +390,10 @@ class HierarchicalTagger(
         if self.early_stopping:
             monitor = "valid_loss" if train_split is not None else "train_loss"
             callbacks.append(
-                ("early_stopping", EarlyStopping(monitor=monitor, patience=self.patience, load_best=True))
+                (
+                    "early_stopping",
+                    EarlyStopping(monitor=monitor, patience=self.patience, load_best=True),
+                )
             )
         if self.verbose >= 2:
             callbacks.append(("progress", ProgressBar()))
@@ -424,7 +439,8 @@ class HierarchicalTagger(
 
         For one-class-per-sample targets, class probabilities that sum to 1.
         """
-        if getattr(self, "_class_target", False):
+        check_is_fitted(self)
+        if self._class_target:
             return torch.softmax(self._forward(X), dim=1).numpy().astype(np.float64)
         proba = self._log_pairs(X)[:, 0].exp().numpy().astype(np.float64)
         if self.enforce_consistency:
@@ -440,10 +456,15 @@ class HierarchicalTagger(
         return proba
 
     def decision_function(self, X) -> np.ndarray:
-        """Logit ``log p - log(1 - p)`` of every label (multi-label targets only)."""
+        """Logit ``log p - log(1 - p)`` of every label.
+
+        For class targets: the class logits, or for two classes the logit of the
+        second class relative to the first, shape ``(n_samples,)``.
+        """
         check_is_fitted(self)
         if self._class_target:
-            return self._forward(X).numpy().astype(np.float64)
+            logits = self._forward(X).numpy().astype(np.float64)
+            return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
         pairs = self._log_pairs(X)
         return (pairs[:, 0] - pairs[:, 1]).numpy().astype(np.float64)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .hierarchy import Hierarchy
 
-__all__ = ["encode_targets", "is_class_target", "as_hierarchy"]
+__all__ = ["as_hierarchy", "encode_targets", "is_class_target"]
 
 _SEP = "/"
 _COLLECTIONS = (list, tuple, set, frozenset, np.ndarray)
@@ -32,6 +32,14 @@ def as_hierarchy(hierarchy: Any) -> Hierarchy | None:
 
 def _is_dataframe(Y: Any) -> bool:
     return hasattr(Y, "columns") and hasattr(Y, "iloc")
+
+
+def _array_like(Y: Any) -> Any:
+    """Array-likes that are not sequences (``__array__`` only) become arrays."""
+    if not isinstance(Y, list | tuple | np.ndarray) and hasattr(Y, "__array__"):
+        if not _is_dataframe(Y) and not hasattr(Y, "toarray"):
+            return np.asarray(Y)
+    return Y
 
 
 def _is_number(v: Any) -> bool:
@@ -65,6 +73,7 @@ def is_class_target(Y: Any, hierarchy: Any = None) -> bool:
     hierarchy = as_hierarchy(hierarchy)
     if hasattr(Y, "toarray"):  # sparse matrices are indicators
         return False
+    Y = _array_like(Y)
     if isinstance(Y, _COLLECTIONS[:2]) or not hasattr(Y, "shape"):
         items = list(Y)
         if any(isinstance(row, _COLLECTIONS) for row in items):
@@ -114,9 +123,7 @@ def encode_targets(
            [ 0.,  1.,  0.,  0., nan]], dtype=float32)
     """
     if inconsistent not in ("error", "propagate"):
-        raise ValueError(
-            f"inconsistent must be 'error' or 'propagate', got {inconsistent!r}."
-        )
+        raise ValueError(f"inconsistent must be 'error' or 'propagate', got {inconsistent!r}.")
     hierarchy = as_hierarchy(hierarchy)
     if is_class_target(Y, hierarchy):
         if hierarchy is not None:
@@ -128,6 +135,7 @@ def encode_targets(
             "Y holds one class per sample (a 1-D target); encode_targets needs "
             "multi-label targets. HierarchicalTagger handles class targets itself."
         )
+    Y = _array_like(Y)
     if _is_dataframe(Y):
         Y_full, hierarchy = _from_dataframe(Y, hierarchy)
     elif hasattr(Y, "toarray"):
@@ -256,7 +264,9 @@ def _infer_from_label_sets(rows: list) -> Hierarchy:
     tree = Hierarchy.from_paths(dict.fromkeys(paths))
     extra = [n for n in dict.fromkeys(names) if n.strip(_SEP).split(_SEP)[-1] not in tree]
     if extra:
-        tree = Hierarchy([(n, tree.parent_of(n)) for n in tree.labels] + [(e, None) for e in extra])
+        tree = Hierarchy(
+            [(n, tree.parent_of(n)) for n in tree.labels] + [(e, None) for e in extra]
+        )
     return tree
 
 
@@ -264,9 +274,7 @@ def _from_label_sets(rows: list, hierarchy: Hierarchy | None) -> tuple[np.ndarra
     rows = [[r] if isinstance(r, str) else r for r in rows]
     for i, row in enumerate(rows):
         if not isinstance(row, Iterable) or isinstance(row, Mapping):
-            raise ValueError(
-                f"Row {i} of Y is {row!r}; expected a collection of label names."
-            )
+            raise ValueError(f"Row {i} of Y is {row!r}; expected a collection of label names.")
     rows = [list(r) for r in rows]
     if hierarchy is None:
         hierarchy = _infer_from_label_sets(rows)
@@ -293,7 +301,7 @@ def _inner_by_depth(hierarchy: Hierarchy) -> list:
 def _complete(Y: np.ndarray, hierarchy: Hierarchy, inconsistent: str) -> np.ndarray:
     Y = Y.copy()
     inner = _inner_by_depth(hierarchy)
-    conflicts = []
+    conflicts, bad_rows = [], set()
     # Bottom-up: derive parents from their (already completed) children.
     for k, kids in inner:
         child = Y[:, kids]
@@ -301,6 +309,7 @@ def _complete(Y: np.ndarray, hierarchy: Hierarchy, inconsistent: str) -> np.ndar
         all_neg = (child == 0).all(axis=1)
         clash = any_pos & (Y[:, k] == 0)
         if clash.any():
+            bad_rows.update(np.flatnonzero(clash).tolist())
             if inconsistent == "error":
                 for r in np.flatnonzero(clash)[:20]:
                     pos = [hierarchy.labels[kids[j]] for j in np.flatnonzero(child[r] == 1)]
@@ -310,11 +319,13 @@ def _complete(Y: np.ndarray, hierarchy: Hierarchy, inconsistent: str) -> np.ndar
         Y[unknown & any_pos, k] = 1.0
         Y[unknown & all_neg, k] = 0.0
     if conflicts:
+        n_bad = len(bad_rows)
+        conflicts.sort()
         shown = "; ".join(f"row {r}: {c} = 1 but parent {p!r} = 0" for r, c, p in conflicts[:10])
         raise ValueError(
             f"Y breaks the hierarchy (a child is present while its parent is marked "
-            f"absent): {shown}. Fix the labels, or pass inconsistent='propagate' to set "
-            "the parents to 1."
+            f"absent) in {n_bad} rows: {shown}. Fix the labels, or pass "
+            "inconsistent='propagate' to set the parents to 1."
         )
     # Top-down: a parent-only annotation leaves its subtree unknown; an absent parent
     # makes its whole subtree absent (max rule).

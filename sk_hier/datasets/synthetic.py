@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from ..hierarchy import Hierarchy
 from ..targets import as_hierarchy
 
-__all__ = ["make_hierarchical_multilabel", "default_hierarchy"]
+__all__ = ["default_hierarchy", "make_hierarchical_multilabel"]
 
 
 def default_hierarchy(n_parents: int = 4, n_children: int = 3) -> Hierarchy:
@@ -21,7 +21,9 @@ def default_hierarchy(n_parents: int = 4, n_children: int = 3) -> Hierarchy:
     >>> default_hierarchy(2, 2).labels
     ('p0', 'p1', 'p0_c0', 'p0_c1', 'p1_c0', 'p1_c1')
     """
-    return Hierarchy({f"p{i}": [f"p{i}_c{j}" for j in range(n_children)] for i in range(n_parents)})
+    return Hierarchy(
+        {f"p{i}": [f"p{i}_c{j}" for j in range(n_children)] for i in range(n_parents)}
+    )
 
 
 def make_hierarchical_multilabel(
