@@ -30,6 +30,12 @@ def _as_source(X):
     return X
 
 
+def _tensor(rows) -> torch.Tensor:
+    """Rows read from a numpy source as a float32 tensor (copied if read-only)."""
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    return torch.from_numpy(rows if rows.flags.writeable else rows.copy())
+
+
 class ArrayDataset(torch.utils.data.Dataset):
     """``X`` (n, d) and optional ``y``; indexed by arrays of row positions."""
 
@@ -40,13 +46,19 @@ class ArrayDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.X)
 
-    def take(self, idx: np.ndarray):
+    def take(self, idx):
+        if isinstance(idx, slice):  # in-order passes: views, no copy
+            yb = None if self.y is None else self.y[idx]
+            xb = self.X[idx]
+            if not isinstance(xb, torch.Tensor):
+                xb = _tensor(xb)
+            return xb, yb
         if isinstance(self.X, torch.Tensor):
             xb = self.X[torch.from_numpy(idx)]
         else:
             # Sorted positions read a memmap sequentially; order within a batch
             # does not change a mean loss.
-            xb = torch.from_numpy(np.asarray(self.X[np.sort(idx)], dtype=np.float32))
+            xb = _tensor(self.X[np.sort(idx)])
             idx = np.sort(idx)
         yb = None if self.y is None else self.y[torch.from_numpy(idx)]
         return xb, yb
@@ -64,7 +76,7 @@ class Subset(ArrayDataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def take(self, idx: np.ndarray):
+    def take(self, idx):
         return self.base.take(self.index[idx])
 
 
@@ -80,7 +92,11 @@ class BatchIterator:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        if not self.shuffle:
+            for start in range(0, n, self.batch_size):
+                yield self.dataset.take(slice(start, start + self.batch_size))
+            return
+        order = self.rng.permutation(n)
         for start in range(0, n, self.batch_size):
             yield self.dataset.take(order[start : start + self.batch_size])
 
@@ -112,3 +128,12 @@ class TaggerNet(NeuralNet):
     def get_iterator(self, dataset, training=False):
         bs = self.batch_size if self.batch_size > 0 else len(dataset)
         return BatchIterator(dataset, bs, shuffle=training, seed=self.seed)
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        # One mode switch and one grad context for the whole pass, not per batch.
+        self.check_is_fitted()
+        dataset = self.get_dataset(X)
+        self._set_training(training)
+        with torch.set_grad_enabled(training):
+            for xb, _ in self.get_iterator(dataset, training=False):
+                yield self.infer(xb).to(device)

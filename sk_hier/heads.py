@@ -186,8 +186,8 @@ class PoolingHead(_Head):
             _buf(self, f"leafpos_{d}", within)
             _buf(self, f"leafsel_{d}", in_leaf)
 
-    def _pool(self, d: int, z, r, s_child, l1p_child):
-        """Pooled parent value at depth d and the map that produced it."""
+    def _pool(self, d: int, r, s_child, l1p_child, want_map: bool):
+        """Pooled parent value at depth d and (if asked) the map that produced it."""
         mask = getattr(self, f"mask_{d}")
         if self.attention:
             k, n = mask.shape
@@ -197,16 +197,19 @@ class PoolingHead(_Head):
         if self.pooling == "noisy_or":
             # log(1 - p_k) = sum_j log(1 - p_j): exact and stable in log space.
             l1p = l1p_child @ mask.T
+            if not want_map:
+                return ("l1p", l1p), None
             share = l1p_child.unsqueeze(1) * mask
-            amap = share / share.sum(-1, keepdim=True).clamp(max=-1e-12)
-            return ("l1p", l1p), amap
+            return ("l1p", l1p), share / share.sum(-1, keepdim=True).clamp(max=-1e-12)
         masked = s_child.unsqueeze(1).masked_fill(mask == 0, _NEG)
         if self.pooling == "logsumexp":
-            return ("logit", torch.logsumexp(masked, dim=-1)), torch.softmax(masked, dim=-1)
+            amap = torch.softmax(masked, dim=-1) if want_map else None
+            return ("logit", torch.logsumexp(masked, dim=-1)), amap
         value, arg = masked.max(dim=-1)
-        return ("logit", value), F.one_hot(arg, mask.shape[1]).to(s_child.dtype)
+        amap = F.one_hot(arg, mask.shape[1]).to(s_child.dtype) if want_map else None
+        return ("logit", value), amap
 
-    def _run(self, z: torch.Tensor):
+    def _run(self, z: torch.Tensor, want_maps: bool = False):
         spec, B = self.spec, z.shape[0]
         leaf_logit = self.leaf_out(z)
         r = z + self.residual(z) if self.attention else None
@@ -221,7 +224,7 @@ class PoolingHead(_Head):
                 lpd[:, pos], l1pd[:, pos] = _sigmoid_pair(leaf_logit[:, sel])
             if d < len(spec.pairs):
                 inner = getattr(self, f"inner_{d}")
-                (kind, value), maps[d] = self._pool(d, z, r, logits[d + 1], l1p[d + 1])
+                (kind, value), maps[d] = self._pool(d, r, logits[d + 1], l1p[d + 1], want_maps)
                 if kind == "l1p":
                     p_l1p, p_lp = value, log1mexp(value)
                     value = p_lp - p_l1p
@@ -241,7 +244,7 @@ class PoolingHead(_Head):
         return self._run(z)[0]
 
     def maps(self, z: torch.Tensor) -> list:
-        return self._run(z)[1]
+        return self._run(z, want_maps=True)[1]
 
     def gates(self) -> list:
         return [torch.sigmoid(g).detach() for g in self.gate_logits]
