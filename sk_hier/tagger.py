@@ -19,20 +19,12 @@ from ._net import ArrayDataset, Subset, TaggerNet
 from .heads import ACTIVATIONS, HEADS, ClassNet, HierarchicalNet, TreeSpec
 from .hierarchy import Hierarchy
 from .losses import HierarchicalBCELoss, WeightedCrossEntropy, node_weights
-from .targets import as_hierarchy, encode_targets, is_class_target
+from .targets import as_hierarchy, encode_targets, is_class_target, is_unnamed_indicator
 
 __all__ = ["STRATEGIES", "HierarchicalTagger"]
 
 STRATEGIES = tuple(HEADS)
 _POOLINGS = ("max", "noisy_or", "logsumexp")
-
-
-def _unnamed_indicator(Y) -> bool:
-    return (
-        not hasattr(Y, "columns")
-        and np.asarray(Y, dtype=object).ndim == 2
-        and all(isinstance(v, numbers.Number) for v in np.asarray(Y, dtype=object).ravel()[:50])
-    )
 
 
 class HierarchicalTagger(
@@ -308,7 +300,7 @@ class HierarchicalTagger(
             if fit:
                 self.hierarchy_ = hierarchy
                 self.classes_ = np.asarray(hierarchy.labels, dtype=object)
-                if self.hierarchy is None and _unnamed_indicator(Y):
+                if self.hierarchy is None and is_unnamed_indicator(Y):
                     # Columns without names: integer classes, as MLPClassifier.
                     self.classes_ = np.arange(len(hierarchy.labels))
                 self._warn_unknown_labels(target)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .hierarchy import Hierarchy
 
-__all__ = ["as_hierarchy", "encode_targets", "is_class_target"]
+__all__ = ["as_hierarchy", "encode_targets", "is_class_target", "is_unnamed_indicator"]
 
 _SEP = "/"
 _COLLECTIONS = (list, tuple, set, frozenset, np.ndarray)
@@ -40,6 +40,23 @@ def _array_like(Y: Any) -> Any:
         if not _is_dataframe(Y) and not hasattr(Y, "toarray"):
             return np.asarray(Y)
     return Y
+
+
+def is_unnamed_indicator(Y: Any) -> bool:
+    """A numeric indicator without column names (flat labels are then numbered).
+
+    Examples
+    --------
+    >>> is_unnamed_indicator([[0, 1], [1, 0]]), is_unnamed_indicator([["violin"]])
+    (True, False)
+    """
+    if _is_dataframe(Y) or hasattr(Y, "toarray"):
+        return False
+    try:
+        arr = np.asarray(Y)
+    except (TypeError, ValueError):  # ragged label sets
+        return False
+    return arr.ndim == 2 and arr.dtype.kind in "biuf"
 
 
 def _is_number(v: Any) -> bool:
