@@ -1,0 +1,86 @@
+"""Audio -> embeddings: scikit-learn transformers from audio files or waveforms to X.
+
+``LogMelEmbedder`` (log-mel + MFCC statistics; fast, the offline default),
+``MusicnnEmbedder`` (the pretrained musicnn networks, ported to PyTorch) and
+``OpenL3Embedder`` (when ``openl3`` is installed) share loading, validation,
+batching, a content-keyed cache, ``n_jobs`` and ``on_error``. Embedding files
+(``.npz``) are written by :func:`save_embeddings` and read by
+:func:`load_embeddings`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import AudioEmbedder, BadAudioError, SkippedAudioWarning, load_audio, pool_frames
+from .io import (
+    AudioDataset,
+    EmbeddingSet,
+    load_embeddings,
+    read_audio_dataset,
+    read_manifest,
+    read_rendered,
+    save_embeddings,
+)
+from .logmel import LogMelEmbedder, logmel_frames
+from .musicnn import (
+    MUSICNN_MODELS,
+    MusicnnEmbedder,
+    load_musicnn,
+    musicnn_patches,
+    musicnn_tags,
+)
+from .openl3 import OpenL3Embedder, openl3_frames
+
+__all__ = [
+    "EMBEDDERS",
+    "MUSICNN_MODELS",
+    "AudioDataset",
+    "AudioEmbedder",
+    "BadAudioError",
+    "EmbeddingSet",
+    "LogMelEmbedder",
+    "MusicnnEmbedder",
+    "OpenL3Embedder",
+    "SkippedAudioWarning",
+    "load_audio",
+    "load_embeddings",
+    "load_musicnn",
+    "logmel_frames",
+    "make_embedder",
+    "musicnn_patches",
+    "musicnn_tags",
+    "openl3_frames",
+    "pool_frames",
+    "read_audio_dataset",
+    "read_manifest",
+    "read_rendered",
+    "save_embeddings",
+]
+
+# Name -> class: the registry behind ``sk-hier embed --embedder NAME``.
+EMBEDDERS = {
+    "logmel": LogMelEmbedder,
+    "musicnn": MusicnnEmbedder,
+    "openl3": OpenL3Embedder,
+}
+
+
+def make_embedder(name: str, **params: Any) -> AudioEmbedder:
+    """An embedder by name, with parameters.
+
+    Parameters
+    ----------
+    name : {"logmel", "musicnn", "openl3"}
+    **params
+        Constructor parameters of that embedder.
+
+    Examples
+    --------
+    >>> from sk_hier.embeddings import make_embedder
+    >>> make_embedder("musicnn", model="MSD_musicnn")
+    MusicnnEmbedder(model='MSD_musicnn')
+    """
+    if name not in EMBEDDERS:
+        raise ValueError(f"Unknown embedder {name!r}; choose one of {sorted(EMBEDDERS)}.")
+    return EMBEDDERS[name](**params)
