@@ -49,8 +49,8 @@ class HierarchicalClassifierMixin:
         """Predicted label names per sample, as tuples in ``classes_`` order."""
         check_is_fitted(self)
         Y = self.predict(X)
-        names = np.asarray(self.hierarchy_.labels)
-        return [tuple(names[row.astype(bool)]) for row in Y]
+        names = self.hierarchy_.labels
+        return [tuple(names[j] for j in np.flatnonzero(row)) for row in Y]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean over tree levels of the macro average precision of each level.

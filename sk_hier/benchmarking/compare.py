@@ -12,12 +12,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
-from .metrics import level_report
-from .tagger import HierarchicalTagger
+from .._base import HierarchicalClassifierMixin
+from ..metrics import level_report
+from ..tagger import HierarchicalTagger
+from ..targets import as_hierarchy, encode_targets
 
-__all__ = ["COLUMNS", "default_models", "evaluate", "hide_leaves", "summarize"]
+__all__ = [
+    "COLUMNS",
+    "TAGGER_VARIANTS",
+    "LeafMultilabelClassifier",
+    "default_models",
+    "evaluate",
+    "hide_leaves",
+    "summarize",
+]
 
 COLUMNS = ["model", "embedder", "regime", "seed", "split", "level", "metric", "value"]
 
@@ -48,13 +58,82 @@ def default_models(hierarchy: Any, **params: Any) -> dict:
     }
 
 
+class LeafMultilabelClassifier(HierarchicalClassifierMixin, ClassifierMixin, BaseEstimator):
+    """One native multi-label model on the leaves; parents by the max rule.
+
+    For estimators that fit a leaf indicator matrix directly (e.g. scikit-learn's
+    ``MLPClassifier``). Rows with an unknown leaf are left out of training, and
+    the count is kept in ``n_rows_dropped_`` (such models cannot mask targets).
+
+    Parameters
+    ----------
+    estimator : classifier with multi-label ``fit``/``predict_proba``
+    hierarchy : Hierarchy, dict, list or None
+    threshold : float or array, default=0.5
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sk_hier.benchmarking import LeafMultilabelClassifier
+    >>> X = np.array([[0.0], [0.1], [1.0], [1.1]])
+    >>> Y = [["a/x"], ["a/x"], ["b/y"], ["b/y"]]
+    >>> model = LeafMultilabelClassifier(KNeighborsClassifier(1)).fit(X, Y)
+    >>> model.predict_labels([[0.05]])
+    [('a', 'x')]
+    """
+
+    def __init__(self, estimator=None, hierarchy=None, threshold=0.5):
+        self.estimator = estimator
+        self.hierarchy = hierarchy
+        self.threshold = threshold
+
+    def fit(self, X, y):
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.utils.validation import validate_data
+
+        X = validate_data(self, X, reset=True)
+        Y_full, self.hierarchy_ = encode_targets(y, as_hierarchy(self.hierarchy))
+        self.classes_ = np.asarray(self.hierarchy_.labels, dtype=object)
+        self._leaf_cols = [self.hierarchy_.index(n) for n in self.hierarchy_.leaves]
+        leaves = Y_full[:, self._leaf_cols]
+        rows = ~np.isnan(leaves).any(axis=1)
+        self.n_rows_dropped_ = int((~rows).sum())
+        base = MLPClassifier() if self.estimator is None else self.estimator
+        self.estimator_ = clone(base).fit(X[rows], leaves[rows].astype(int))
+        return self
+
+    def predict_proba(self, X):
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        P = np.zeros((len(X), len(self.classes_)))
+        leaf = self.estimator_.predict_proba(X)
+        if isinstance(leaf, list):  # one (n, 2) array per output, as KNeighbors returns
+            leaf = np.column_stack([p[:, -1] for p in leaf])
+        P[:, self._leaf_cols] = leaf
+        tree = self.hierarchy_
+        for level in reversed(tree.levels[:-1]):
+            for node in level:
+                kids = [tree.index(c) for c in tree.children_of(node)]
+                if kids:
+                    P[:, tree.index(node)] = P[:, kids].max(axis=1)
+        return P
+
+
 def hide_leaves(Y: np.ndarray, hierarchy: Any, fraction: float, seed: int) -> np.ndarray:
     """Copy of ``Y`` (all labels) where a ``fraction`` of rows keep only their parents.
 
     The "partial" regime: those rows' leaves become unknown (NaN).
-    """
-    from .targets import encode_targets
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hide_leaves(np.array([[1, 1], [1, 1]]), {"a": ["b"]}, 0.5, seed=0)
+    array([[ 1., nan],
+           [ 1.,  1.]], dtype=float32)
+    """
     Y_full, tree = encode_targets(Y, hierarchy)
     rows = np.random.default_rng(seed).permutation(len(Y_full))[: round(fraction * len(Y_full))]
     leaves = [tree.index(n) for n in tree.leaves if tree.parent_of(n) is not None]
@@ -87,10 +166,12 @@ def evaluate(
     embedder: str = "",
     regime: str = "full",
     on_fit: Callable[[str, float], None] | None = None,
+    fitted: dict | None = None,
 ) -> list:
     """Fit each model on ``train`` and score it on every test split.
 
     Returns long-form rows (dicts with ``COLUMNS``), ``fit_seconds`` included.
+    When ``fitted`` is a dict, the fitted estimators are stored in it by name.
     """
     X, Y = train
     rows = []
@@ -103,6 +184,8 @@ def evaluate(
         seconds = time.perf_counter() - start
         if on_fit is not None:
             on_fit(name, seconds)
+        if fitted is not None:
+            fitted[name] = est
         base = {"model": name, "embedder": embedder, "regime": regime, "seed": seed}
         for split, (X_test, Y_test) in tests.items():
             report = level_report(Y_test, est.predict_proba(X_test), hierarchy)
