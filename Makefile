@@ -50,6 +50,15 @@ bench-full: setup
 speed: setup
 	$(BIN)/python benchmarks/speed.py
 
+DOCS_STAMP := $(VENV)/.sk_hier-docs-installed
+$(DOCS_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# Offline build (no intersphinx), warnings are errors; runs every gallery example.
+docs: setup $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
 lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
