@@ -25,6 +25,8 @@ EPILOG = """examples:
       --out data/timgm6mb_musicnn.npz
   sk-hier embed my_clips.csv --embedder musicnn --model MSD_musicnn --on-error skip \\
       --out my_clips.npz
+  sk-hier embed data/timgm6mb --scheduler tcp://10.0.0.5:8786 --n-jobs -1 --out X.npz
+  sk-hier embed data/timgm6mb --scheduler local --n-jobs 2 --out X.npz
 """
 
 
@@ -51,6 +53,14 @@ def add_parser(subparsers) -> None:
         help="pretrained musicnn weights (with --embedder musicnn; default MTT_musicnn)",
     )
     p.add_argument("--n-jobs", type=int, default=None, metavar="J", help="parallel workers")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the --n-jobs work on a Dask cluster: a scheduler address "
+        "(tcp://host:8786), or 'local' for 2 worker processes on this machine "
+        '(needs pip install "dask[distributed]")',
+    )
     p.add_argument("--batch-size", type=int, default=None, metavar="B", help="batch size")
     p.add_argument(
         "--cache-dir", default=None, metavar="D", help="on-disk cache keyed by audio content"
@@ -68,6 +78,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Embed the audio of ``args.source`` into ``args.out``; returns the exit status."""
+    from .._dask import scheduler_context
     from ..embeddings import SkippedAudioWarning, make_embedder, read_audio_dataset
     from ..embeddings.io import save_embeddings
 
@@ -90,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     data = read_audio_dataset(args.source)
     embedder = make_embedder(args.embedder, **params)
-    with warnings.catch_warnings():
+    with scheduler_context(args.scheduler), warnings.catch_warnings():
         # The skipped files are listed below, once, in the command's own words.
         warnings.simplefilter("ignore", SkippedAudioWarning)
         X = embedder.fit(None).transform([str(p) for p in data.paths])
