@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from sk_hier import Hierarchy
 from sk_hier.datasets import make_hierarchical_multilabel
@@ -23,7 +24,8 @@ def _seed():
     # Small nets run faster on one thread, and 2-core CI runs tests side by side.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):  # BLAS threads fight each other on a loaded 2-core box
+        yield
     torch.set_num_threads(threads)
 
 

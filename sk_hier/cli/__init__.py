@@ -17,7 +17,7 @@ from .._version import __version__
 __all__ = ["main"]
 
 # Order is the order of ``sk-hier --help``.
-COMMANDS = ("render", "embed", "bench")
+COMMANDS = ("render", "embed", "fit", "tag", "bench")
 
 
 class CLIError(Exception):
