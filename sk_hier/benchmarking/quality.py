@@ -52,9 +52,11 @@ QUICK = QualityConfig(
 )
 FULL = QualityConfig()
 
-# Small grids, sized so the full run fits in about two hours on two cores.
-TAGGER_GRID = {"model__weight_decay": [1e-4, 1e-3], "model__level_weights": [0.3, 1.0]}
+# Small grids, sized so the full run fits in about two hours on two cores. Every
+# tagger gets the same trunk grid (weight decay, dropout); joint ones add the
+# parent loss weight, which flat does not have.
 FLAT_GRID = {"model__weight_decay": [1e-4, 1e-3], "model__dropout": [0.2, 0.4]}
+TAGGER_GRID = {**FLAT_GRID, "model__level_weights": [0.3, 1.0]}
 LOGREG_GRID = {"model__estimator__C": [0.01, 0.1, 1.0]}
 MLP_GRID = {"model__estimator__alpha": [1e-4, 1e-2]}
 
