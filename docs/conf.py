@@ -79,8 +79,11 @@ html_sidebars = {"index": [], "changelog": [], "getting_started": []}
 
 
 def _skip_metadata_requests(app, what, name, obj, skip, options):
-    """Hide scikit-learn's generated ``set_*_request`` methods (metadata routing)."""
+    """Hide scikit-learn's generated ``set_*_request`` methods (metadata routing) and
+    the inherited ``set_output`` (its docstring links into scikit-learn's own docs)."""
     if name.startswith("set_") and name.endswith("_request"):
+        return True
+    if name == "set_output":
         return True
     return None
 
