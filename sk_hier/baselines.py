@@ -48,6 +48,18 @@ class _ConstantProbability:
         return f"_ConstantProbability(p={self.p:.4g})"
 
 
+def _leaf_max_rule(Q: np.ndarray, hierarchy: Hierarchy) -> np.ndarray:
+    """Scores of every node from leaf scores ``Q`` (leaves order), by the max rule."""
+    P = np.zeros((Q.shape[0], len(hierarchy.labels)))
+    P[:, [hierarchy.index(leaf) for leaf in hierarchy.leaves]] = Q
+    # Deepest nodes first, so every child is final before its parent takes the max.
+    for label in reversed(hierarchy.labels):
+        kids = hierarchy.children_of(label)
+        if kids:
+            P[:, hierarchy.index(label)] = P[:, [hierarchy.index(c) for c in kids]].max(1)
+    return P
+
+
 def _fit_binary(base, X, y, rows, sample_weight):
     """Fit one clone of ``base`` on ``X[rows]``; a constant if one class is left."""
     y = y[rows]
@@ -397,11 +409,4 @@ class BottomUpClassifier(_HierarchicalBaseline):
         return hierarchy.leaves
 
     def _combine(self, Q: np.ndarray, hierarchy: Hierarchy) -> np.ndarray:
-        P = np.zeros((Q.shape[0], len(hierarchy.labels)))
-        P[:, [hierarchy.index(leaf) for leaf in hierarchy.leaves]] = Q
-        # Deepest nodes first, so every child is final before its parent takes the max.
-        for label in reversed(hierarchy.labels):
-            kids = hierarchy.children_of(label)
-            if kids:
-                P[:, hierarchy.index(label)] = P[:, [hierarchy.index(c) for c in kids]].max(1)
-        return P
+        return _leaf_max_rule(Q, hierarchy)

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from .._base import HierarchicalClassifierMixin
+from ..baselines import _leaf_max_rule
 from ..metrics import level_report
 from ..tagger import HierarchicalTagger
 from ..targets import as_hierarchy, encode_targets
@@ -108,18 +109,10 @@ class LeafMultilabelClassifier(HierarchicalClassifierMixin, ClassifierMixin, Bas
 
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
-        P = np.zeros((len(X), len(self.classes_)))
         leaf = self.estimator_.predict_proba(X)
         if isinstance(leaf, list):  # one (n, 2) array per output, as KNeighbors returns
             leaf = np.column_stack([p[:, -1] for p in leaf])
-        P[:, self._leaf_cols] = leaf
-        tree = self.hierarchy_
-        for level in reversed(tree.levels[:-1]):
-            for node in level:
-                kids = [tree.index(c) for c in tree.children_of(node)]
-                if kids:
-                    P[:, tree.index(node)] = P[:, kids].max(axis=1)
-        return P
+        return _leaf_max_rule(leaf, self.hierarchy_)
 
 
 def hide_leaves(Y: np.ndarray, hierarchy: Any, fraction: float, seed: int) -> np.ndarray:

@@ -217,6 +217,8 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
         X_all, X_shift = data["X"][emb]
         tests = {"test": (X_all[test], data["Y"][test]), "test_shift": (X_shift, data["Y"][test])}
         for regime in config.regimes:
+            # The grid search runs on the first seed's training clips (once per model).
+            first = _training_set(data, regime, config.seeds[0], config)
             for seed in config.seeds:
                 pool, Y_train = _training_set(data, regime, seed, config)
                 X_train = X_all[pool]
@@ -225,7 +227,6 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
                     cell = cells / f"{name}__{emb}__{regime}__{seed}.json"
                     if cell.exists():
                         continue
-                    first = _training_set(data, regime, config.seeds[0], config)
                     params = _select(
                         name,
                         clone(pipeline),
