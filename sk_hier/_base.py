@@ -7,9 +7,27 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .targets import encode_targets
+from .targets import encode_targets, is_class_target
 
-__all__ = ["HierarchicalClassifierMixin"]
+__all__ = ["HierarchicalClassifierMixin", "settle_target_type"]
+
+
+def settle_target_type(y: Any, hierarchy: Any) -> str:
+    """What kind of model ``y`` asks for, decided once in ``fit``.
+
+    ``"multilabel"`` for every multi-label format (indicators, label sets, paths,
+    DataFrames, one tree label per sample); otherwise scikit-learn's
+    ``type_of_target`` of the class labels (``"binary"`` or ``"multiclass"``), for
+    which the estimators behave as plain classifiers, as ``MLPClassifier`` does.
+    """
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+    if not is_class_target(y, hierarchy):
+        return "multilabel"
+    y = np.asarray(y)
+    y = y[:, 0] if y.ndim == 2 else y
+    check_classification_targets(y)
+    return type_of_target(y)
 
 
 class HierarchicalClassifierMixin:
@@ -19,6 +37,11 @@ class HierarchicalClassifierMixin:
     fitted ``hierarchy_`` and ``classes_``; a ``threshold`` parameter (float or one
     value per label, in ``classes_`` order) turns probabilities into tags.
     """
+
+    @property
+    def _class_model(self) -> bool:
+        # Settled once in fit (``target_type_``); never re-guessed from the data.
+        return self.target_type_ != "multilabel"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -41,13 +64,21 @@ class HierarchicalClassifierMixin:
         return thr
 
     def predict(self, X: Any) -> np.ndarray:
-        """0/1 tags for every node, ``(n_samples, n_labels)`` in ``classes_`` order."""
+        """0/1 tags for every node, ``(n_samples, n_labels)`` in ``classes_`` order.
+
+        For one-class-per-sample targets, the most probable class label.
+        """
+        check_is_fitted(self)
+        if self._class_model:
+            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
         proba = self.predict_proba(X)
         return (proba >= self._thresholds()).astype(int)
 
     def predict_labels(self, X: Any) -> list:
         """Predicted label names per sample, as tuples in ``classes_`` order."""
         check_is_fitted(self)
+        if self._class_model:
+            return [(label,) for label in self.predict(X)]
         Y = self.predict(X)
         names = self.hierarchy_.labels
         return [tuple(names[j] for j in np.flatnonzero(row)) for row in Y]
@@ -56,10 +87,19 @@ class HierarchicalClassifierMixin:
         """Mean over tree levels of the macro average precision of each level.
 
         Labels without a known positive in ``y`` are skipped, and unknown (NaN)
-        targets are excluded. ``y`` may take any target format that ``fit`` accepts.
+        targets are excluded; ``sample_weight`` weighs samples as in scikit-learn's
+        metrics. ``y`` may take any target format that ``fit`` accepts. For
+        one-class-per-sample targets: the (weighted) accuracy.
         """
+        from sklearn.base import ClassifierMixin
+
+        from ._params import check_sample_weight
         from .metrics import mean_level_average_precision
 
         check_is_fitted(self)
+        if self._class_model:
+            return ClassifierMixin.score(self, X, y, sample_weight=sample_weight)
         Y_full, _ = encode_targets(y, self.hierarchy_, inconsistent="propagate")
-        return float(mean_level_average_precision(Y_full, self.predict_proba(X), self.hierarchy_))
+        w = check_sample_weight(sample_weight, len(Y_full))
+        proba = self.predict_proba(X)
+        return float(mean_level_average_precision(Y_full, proba, self.hierarchy_, sample_weight=w))

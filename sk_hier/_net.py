@@ -163,18 +163,26 @@ class BatchIterator:
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.rng = np.random.default_rng(seed)
 
+    def _bounds(self) -> list:
+        n = len(self.dataset)
+        starts = list(range(0, n, self.batch_size))
+        if self.shuffle and len(starts) > 1 and n - starts[-1] == 1:
+            # A training batch of one sample breaks batch normalisation (no variance)
+            # and gives a noisy step: that sample joins the previous batch instead.
+            starts.pop()
+        return list(zip(starts, starts[1:] + [n]))
+
     def __len__(self) -> int:
-        return -(-len(self.dataset) // self.batch_size)
+        return len(self._bounds())
 
     def __iter__(self):
-        n = len(self.dataset)
         if not self.shuffle:
-            for start in range(0, n, self.batch_size):
-                yield self.dataset.take(slice(start, start + self.batch_size))
+            for start, stop in self._bounds():
+                yield self.dataset.take(slice(start, stop))
             return
-        order = self.rng.permutation(n)
-        for start in range(0, n, self.batch_size):
-            yield self.dataset.take(order[start : start + self.batch_size])
+        order = self.rng.permutation(len(self.dataset))
+        for start, stop in self._bounds():
+            yield self.dataset.take(order[start:stop])
 
 
 class TaggerNet(NeuralNet):

@@ -26,9 +26,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
-from ._base import HierarchicalClassifierMixin
+from ._base import HierarchicalClassifierMixin, settle_target_type
+from ._params import check_sample_weight
+from ._tree import TreeSpec
 from .hierarchy import Hierarchy
-from .targets import as_hierarchy, encode_targets, is_class_target, is_unnamed_indicator
+from .targets import as_hierarchy, encode_targets, is_unnamed_indicator
 
 __all__ = ["BottomUpClassifier", "PerLevelClassifier", "TopDownClassifier"]
 
@@ -50,14 +52,7 @@ class _ConstantProbability:
 
 def _leaf_max_rule(Q: np.ndarray, hierarchy: Hierarchy) -> np.ndarray:
     """Scores of every node from leaf scores ``Q`` (leaves order), by the max rule."""
-    P = np.zeros((Q.shape[0], len(hierarchy.labels)))
-    P[:, [hierarchy.index(leaf) for leaf in hierarchy.leaves]] = Q
-    # Deepest nodes first, so every child is final before its parent takes the max.
-    for label in reversed(hierarchy.labels):
-        kids = hierarchy.children_of(label)
-        if kids:
-            P[:, hierarchy.index(label)] = P[:, [hierarchy.index(c) for c in kids]].max(1)
-    return P
+    return TreeSpec.from_hierarchy(hierarchy).max_rule(Q)
 
 
 def _fit_binary(base, X, y, rows, sample_weight):
@@ -152,24 +147,18 @@ class _HierarchicalBaseline(
             )
         X = validate_data(self, X, reset=True)
         base = self._base_estimator()
-        if sample_weight is not None:
-            if not has_fit_parameter(base, "sample_weight"):
-                raise ValueError(
-                    f"estimator {type(base).__name__} does not accept sample_weight in fit."
-                )
-            sample_weight = np.asarray(sample_weight, dtype=float)
-            if sample_weight.shape != (X.shape[0],):
-                raise ValueError(
-                    f"sample_weight must have shape ({X.shape[0]},), one weight per "
-                    f"sample, got {sample_weight.shape}."
-                )
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        if sample_weight is not None and not has_fit_parameter(base, "sample_weight"):
+            raise ValueError(
+                f"estimator {type(base).__name__} does not accept sample_weight in fit."
+            )
         if hasattr(y, "__array__") and not (hasattr(y, "columns") or hasattr(y, "toarray")):
             # Array-likes that are neither sequences nor ndarrays (e.g. wrappers with
             # only __array__) are read as the arrays they stand for.
             y = np.asarray(y)
         hierarchy = as_hierarchy(self.hierarchy)
-        self._class_target = is_class_target(y, hierarchy)
-        if self._class_target:
+        self.target_type_ = settle_target_type(y, hierarchy)
+        if self._class_model:
             # Binary / multiclass: no tree to exploit, so behave as the base classifier
             # (as HierarchicalTagger does: classes_ are the classes, a flat hierarchy_).
             fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
@@ -222,7 +211,7 @@ class _HierarchicalBaseline(
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
-        if self._class_target:
+        if self._class_model:
             return self.estimators_[0].predict_proba(X)
         Q = Parallel(n_jobs=self.n_jobs)(
             delayed(_positive_proba)(model, X) for model in self.estimators_
@@ -233,26 +222,9 @@ class _HierarchicalBaseline(
     def predict(self, X: Any) -> np.ndarray:
         """0/1 tags for every node (``proba >= threshold``); class labels for a 1-D target."""
         check_is_fitted(self)
-        if self._class_target:
+        if self._class_model:
             return self.estimators_[0].predict(validate_data(self, X, reset=False))
         return super().predict(X)
-
-    def predict_labels(self, X: Any) -> list:
-        """Predicted label names per sample, as tuples in ``classes_`` order."""
-        check_is_fitted(self)
-        if self._class_target:
-            return [(label,) for label in self.predict(X)]
-        return super().predict_labels(X)
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean over tree levels of the macro average precision (accuracy for 1-D targets).
-
-        See :func:`sk_hier.metrics.mean_level_average_precision`.
-        """
-        check_is_fitted(self)
-        if self._class_target:
-            return ClassifierMixin.score(self, X, y, sample_weight=sample_weight)
-        return super().score(X, y, sample_weight=sample_weight)
 
 
 _PARAMS_DOC = """

@@ -4,24 +4,25 @@ Every head returns, for **every node** of the tree in ``hierarchy.labels`` order
 the pair ``(log p, log(1 - p))`` stacked as a tensor of shape ``(B, 2, n_labels)``.
 Carrying both logs keeps the loss stable for every form (sigmoid logits, products
 down a soft decision tree, noisy-OR pooling) without clamping probabilities.
-The maths is DESIGN §5; heads are registered in ``HEADS`` by strategy name.
+The maths is DESIGN §5; each head's contract (options, traits) is
+declared in :mod:`sk_hier.strategies`, which builds it by strategy name.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .hierarchy import Hierarchy
+from ._tree import TreeSpec
+from .strategies import STRATEGIES, TRUNK_ACTIVATIONS
 
-__all__ = ["ACTIVATIONS", "HEADS", "ClassNet", "HierarchicalNet", "TreeSpec", "Trunk"]
+__all__ = ["ACTIVATIONS", "ClassNet", "HierarchicalNet", "TreeSpec", "Trunk"]
 
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU}
+ACTIVATIONS = {name: getattr(nn, cls) for name, cls in TRUNK_ACTIVATIONS.items()}
 _NEG = -1e4  # finite "minus infinity": keeps gradients of masked entries at zero
 _LOG_HALF = -math.log(2.0)
 
@@ -30,65 +31,6 @@ def log1mexp(x: torch.Tensor) -> torch.Tensor:
     """``log(1 - exp(x))`` for ``x <= 0``, stable at both ends (Mächler, 2012)."""
     x = x.clamp(max=-1e-7)
     return torch.where(x > _LOG_HALF, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
-
-
-@dataclass(frozen=True)
-class TreeSpec:
-    """Index maps of a hierarchy, in the form the heads need (numpy, picklable).
-
-    ``level_slices[d]`` is the slice of ``labels`` at depth d (levels are contiguous
-    in ``labels`` order). For each depth d with children below it, ``pairs[d]``
-    holds ``(inner_pos, mask)``: positions (within level d) of the nodes that have
-    children, and the 0/1 mask ``(n_inner_d, n_nodes_{d+1})`` of their children.
-    """
-
-    n_labels: int
-    level_slices: tuple
-    leaf_index: np.ndarray  # positions of the leaves in ``labels``
-    parent_index: np.ndarray  # parent position for each label, -1 for roots
-    pairs: tuple
-
-    @classmethod
-    def from_hierarchy(cls, hierarchy: Hierarchy) -> TreeSpec:
-        labels = hierarchy.labels
-        slices, start = [], 0
-        for level in hierarchy.levels:
-            slices.append((start, start + len(level)))
-            start += len(level)
-        pairs = []
-        for d in range(hierarchy.n_levels - 1):
-            level, below = hierarchy.levels[d], hierarchy.levels[d + 1]
-            inner = [i for i, n in enumerate(level) if hierarchy.children_of(n)]
-            mask = np.zeros((len(inner), len(below)), dtype=np.float32)
-            pos = {n: j for j, n in enumerate(below)}
-            for r, i in enumerate(inner):
-                for c in hierarchy.children_of(level[i]):
-                    mask[r, pos[c]] = 1.0
-            pairs.append((np.asarray(inner, dtype=np.int64), mask))
-        parent = [hierarchy.parent_of(n) for n in labels]
-        return cls(
-            n_labels=len(labels),
-            level_slices=tuple(slices),
-            leaf_index=np.asarray([hierarchy.index(n) for n in hierarchy.leaves], dtype=np.int64),
-            parent_index=np.asarray(
-                [-1 if p is None else hierarchy.index(p) for p in parent], dtype=np.int64
-            ),
-            pairs=tuple(pairs),
-        )
-
-    @property
-    def n_levels(self) -> int:
-        return len(self.level_slices)
-
-    def level_size(self, d: int) -> int:
-        a, b = self.level_slices[d]
-        return b - a
-
-    def leaves_at(self, d: int) -> tuple[np.ndarray, np.ndarray]:
-        """(positions within level d, positions within the leaf vector) of level-d leaves."""
-        a, b = self.level_slices[d]
-        sel = np.flatnonzero((self.leaf_index >= a) & (self.leaf_index < b))
-        return self.leaf_index[sel] - a, sel
 
 
 class Trunk(nn.Module):
@@ -131,8 +73,6 @@ def _sigmoid_pair(logit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 class _Head(nn.Module):
     """Base: assembles per-level tensors into ``(B, 2, n_labels)``."""
-
-    has_maps = True
 
     def __init__(self, spec: TreeSpec) -> None:
         super().__init__()
@@ -253,8 +193,6 @@ class PoolingHead(_Head):
 class PerLevelHead(_Head):
     """One linear head per level on the shared trunk; levels are independent."""
 
-    has_maps = False
-
     def __init__(self, spec: TreeSpec, in_dim: int) -> None:
         super().__init__(spec)
         self.outs = nn.ModuleList(
@@ -303,19 +241,6 @@ class TopDownHead(_Head):
         ]
 
 
-HEADS = {
-    "flat": lambda spec, dim, **kw: PoolingHead(spec, dim, pooling="max"),
-    "gmp": lambda spec, dim, pooling="max", parent_gate=False, **kw: PoolingHead(
-        spec, dim, pooling=pooling, parent_gate=parent_gate
-    ),
-    "resatt": lambda spec, dim, parent_gate=True, attention_mask="hierarchy", **kw: PoolingHead(
-        spec, dim, parent_gate=parent_gate, attention=True, attention_mask=attention_mask
-    ),
-    "per_level": lambda spec, dim, **kw: PerLevelHead(spec, dim),
-    "top_down": lambda spec, dim, **kw: TopDownHead(spec, dim),
-}
-
-
 class HierarchicalNet(nn.Module):
     """Trunk + the head of one strategy; forward returns ``(B, 2, n_labels)`` log-pairs."""
 
@@ -332,7 +257,7 @@ class HierarchicalNet(nn.Module):
     ) -> None:
         super().__init__()
         self.trunk = Trunk(n_features, hidden_dims, dropout, activation, normalization)
-        self.head = HEADS[strategy](spec, self.trunk.out_dim, **head_options)
+        self.head = STRATEGIES[strategy].build(spec, self.trunk.out_dim, head_options)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(X))

@@ -10,26 +10,39 @@ import numpy as np
 
 __all__ = ["Hierarchy"]
 
+# Deeper trees are written as edge lists: nested JSON that deep hits Python's
+# recursion limit when read back.
+_MAX_NESTED_JSON_DEPTH = 100
+
 
 def _edges_from_mapping(tree: Mapping, parent: str | None, edges: list) -> None:
-    """Collect ``(child, parent)`` edges of a (nested) ``{parent: children}`` dict."""
-    for name, children in tree.items():
-        edges.append((name, parent))
-        if children is None:
-            continue
-        if isinstance(children, Mapping):
-            _edges_from_mapping(children, name, edges)
-        elif isinstance(children, str):
-            raise ValueError(
-                f"Children of {name!r} must be a list of names or a dict, got the "
-                f"string {children!r}. Write [{children!r}] for a single child."
-            )
-        else:
-            for child in children:
-                if isinstance(child, Mapping):
-                    _edges_from_mapping(child, name, edges)
-                else:
-                    edges.append((child, name))
+    """Collect ``(child, parent)`` edges of a (nested) ``{parent: children}`` dict.
+
+    Walked with an explicit stack, not recursion: a tree may be deeper than
+    Python's recursion limit.
+    """
+    stack = [(tree, parent)]
+    while stack:
+        mapping, above = stack.pop()
+        pending = []  # children of this mapping, kept in input order
+        for name, children in mapping.items():
+            edges.append((name, above))
+            if children is None:
+                continue
+            if isinstance(children, Mapping):
+                pending.append((children, name))
+            elif isinstance(children, str):
+                raise ValueError(
+                    f"Children of {name!r} must be a list of names or a dict, got the "
+                    f"string {children!r}. Write [{children!r}] for a single child."
+                )
+            else:
+                for child in children:
+                    if isinstance(child, Mapping):
+                        pending.append((child, name))
+                    else:
+                        edges.append((child, name))
+        stack.extend(reversed(pending))
 
 
 def _edges_from_paths(paths: Iterable[str], sep: str) -> list:
@@ -265,20 +278,36 @@ class Hierarchy:
 
     def to_dict(self) -> dict:
         """Nested ``{node: {child: {...}}}`` dict, which ``Hierarchy`` reads back."""
-
-        def sub(name: str) -> dict:
-            return {c: sub(c) for c in self._children[name]}
-
-        return {root: sub(root) for root in self._levels[0]}
+        out: dict = {}
+        nodes = {None: out}
+        for name in self.labels:  # parents come before their children
+            nodes[name] = nodes[self._parent[name]].setdefault(name, {})
+        return out
 
     def to_json(self) -> str:
-        """JSON text of ``to_dict()``; read it back with ``Hierarchy.from_json``."""
-        return json.dumps(self.to_dict())
+        """JSON text of the tree; read it back with ``Hierarchy.from_json``.
+
+        The nested ``to_dict()`` form, or ``(child, parent)`` edges for a tree too
+        deep for a nested JSON text to be written and read back.
+        """
+        if self.n_levels <= _MAX_NESTED_JSON_DEPTH:
+            return json.dumps(self.to_dict())
+        return json.dumps([[n, self._parent[n]] for n in self.labels])
 
     @classmethod
     def from_json(cls, text: str) -> Hierarchy:
-        """Read the JSON text written by ``to_json``."""
-        return cls(json.loads(text))
+        """Read the JSON text written by ``to_json`` (nested dict or edge list)."""
+        try:
+            tree = json.loads(text)
+        except RecursionError:
+            raise ValueError(
+                "The hierarchy JSON is nested too deeply to read; write it as a list of "
+                '[child, parent] edges instead (e.g. [["violin", "strings"], '
+                '["strings", null]]).'
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"The hierarchy is not valid JSON: {exc}.") from None
+        return cls(tree)
 
     # -- dunder -------------------------------------------------------------------
     def _key(self) -> tuple:

@@ -27,6 +27,8 @@ import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from ._params import check_sample_weight
+from ._tree import TreeSpec
 from .hierarchy import Hierarchy
 from .targets import as_hierarchy, encode_targets
 
@@ -134,20 +136,24 @@ def _undefined(what: str) -> float:
 
 
 # -- per-level metrics --------------------------------------------------------------
-def _f1(y: np.ndarray, p: np.ndarray) -> float:
-    tp = float(np.sum((y == 1) & (p == 1)))
-    wrong = float(np.sum(y != p))
+def _f1(y: np.ndarray, p: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    w = np.ones(len(y)) if sample_weight is None else sample_weight
+    tp = float(np.sum(w * ((y == 1) & (p == 1))))
+    wrong = float(np.sum(w * (y != p)))
     return 2 * tp / (2 * tp + wrong) if 2 * tp + wrong > 0 else float("nan")
 
 
-def _per_label(Y, S, cols, fn, need_negative: bool) -> np.ndarray:
+def _per_label(Y, S, cols, fn, need_negative: bool, sample_weight=None) -> np.ndarray:
     out = np.full(len(cols), np.nan)
     for i, j in enumerate(cols):
         known = ~np.isnan(Y[:, j])
+        if sample_weight is not None:
+            known &= sample_weight > 0  # a zero weight removes the sample
         y = Y[known, j]
         if y.sum() == 0 or (need_negative and y.all()):
             continue
-        out[i] = fn(y, S[known, j])
+        w = None if sample_weight is None else sample_weight[known]
+        out[i] = fn(y, S[known, j], sample_weight=w)
     return out
 
 
@@ -159,22 +165,24 @@ _KINDS = {
 }
 
 
-def _level_metric(Y, S, hierarchy, level, average, kind):
+def _level_metric(Y, S, hierarchy, level, average, kind, sample_weight=None):
     fn, need_negative, what = _KINDS[kind]
     if average not in ("macro", "micro", None):
         raise ValueError(f"average must be 'macro', 'micro' or None, got {average!r}.")
     cols = _columns(hierarchy, level)
     if average is None:
-        return _per_label(Y, S, cols, fn, need_negative)
+        return _per_label(Y, S, cols, fn, need_negative, sample_weight)
     if average == "micro":
         sub = Y[:, cols]
-        known = ~np.isnan(sub)
+        w = np.ones(len(Y)) if sample_weight is None else sample_weight
+        W = np.broadcast_to(w[:, None], sub.shape)
+        known = ~np.isnan(sub) & (W > 0)
         y, s = sub[known], S[:, cols][known]
         if y.sum() == 0 or (need_negative and y.all()):
             kind = "a positive and a negative" if need_negative else "a positive"
             return _undefined(f"{what} (micro, level={level!r}): no known {kind} target")
-        return float(fn(y, s))
-    values = _per_label(Y, S, cols, fn, need_negative)
+        return float(fn(y, s, sample_weight=None if sample_weight is None else W[known]))
+    values = _per_label(Y, S, cols, fn, need_negative, sample_weight)
     if np.all(np.isnan(values)):
         kind = "both a positive and a negative" if need_negative else "a positive"
         return _undefined(f"{what} (macro, level={level!r}): no label has {kind} known target")
@@ -188,6 +196,7 @@ def level_average_precision(
     *,
     level: LevelSpec = "all",
     average: str | None = "macro",
+    sample_weight: Any = None,
 ) -> float | np.ndarray:
     """Average precision of the labels of one level, macro or micro averaged.
 
@@ -205,6 +214,9 @@ def level_average_precision(
         ``"macro"``: mean of the per-label AP over labels with a known positive;
         ``"micro"``: AP of all known (sample, label) entries pooled; ``None``: the
         per-label values (NaN where skipped), in ``hierarchy.labels`` order.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative sample weights, as in scikit-learn's metrics; samples of
+        weight 0 are left out.
 
     Returns
     -------
@@ -221,7 +233,8 @@ def level_average_precision(
     1.0
     """
     Y, S, hierarchy = _check_pair(Y_true, Y_score, hierarchy)
-    return _level_metric(Y, S, hierarchy, level, average, "ap")
+    w = check_sample_weight(sample_weight, len(Y))
+    return _level_metric(Y, S, hierarchy, level, average, "ap", w)
 
 
 def level_roc_auc(
@@ -231,6 +244,7 @@ def level_roc_auc(
     *,
     level: LevelSpec = "all",
     average: str | None = "macro",
+    sample_weight: Any = None,
 ) -> float | np.ndarray:
     """Area under the ROC curve of the labels of one level.
 
@@ -246,7 +260,8 @@ def level_roc_auc(
     0.875
     """
     Y, S, hierarchy = _check_pair(Y_true, Y_score, hierarchy)
-    return _level_metric(Y, S, hierarchy, level, average, "auc")
+    w = check_sample_weight(sample_weight, len(Y))
+    return _level_metric(Y, S, hierarchy, level, average, "auc", w)
 
 
 def level_f1(
@@ -257,6 +272,7 @@ def level_f1(
     level: LevelSpec = "all",
     average: str | None = "macro",
     threshold: float | Any = 0.5,
+    sample_weight: Any = None,
 ) -> float | np.ndarray:
     """F1 of the labels of one level at a decision threshold.
 
@@ -283,7 +299,8 @@ def level_f1(
     """
     Y, S, hierarchy = _check_pair(Y_true, Y_pred, hierarchy, "Y_pred")
     P = _binarize(S, threshold)
-    return _level_metric(Y, P, hierarchy, level, average, "f1")
+    w = check_sample_weight(sample_weight, len(Y))
+    return _level_metric(Y, P, hierarchy, level, average, "f1", w)
 
 
 def _mean_over_levels(per_level: Callable[[int], float], n_levels: int, what: str) -> float:
@@ -304,14 +321,16 @@ def _mean_over_levels(per_level: Callable[[int], float], n_levels: int, what: st
     return float(np.nanmean(values))
 
 
-def mean_level_average_precision(Y_true: Any, Y_score: Any, hierarchy: Any = None) -> float:
+def mean_level_average_precision(
+    Y_true: Any, Y_score: Any, hierarchy: Any = None, *, sample_weight: Any = None
+) -> float:
     """Mean over depth levels of the macro average precision of each level.
 
     This is the ``score`` of the sk_hier estimators. Within a level, labels without
     a known positive are skipped; a level left without labels is left out of the
     mean (with a warning). For a two-level tree it is the mean of the parent mAP
     and the leaf mAP, so both granularities weigh the same however many labels
-    each has.
+    each has. ``sample_weight`` weighs samples as in scikit-learn's metrics.
 
     Examples
     --------
@@ -323,8 +342,9 @@ def mean_level_average_precision(Y_true: Any, Y_score: Any, hierarchy: Any = Non
     0.9166...
     """
     Y, S, hierarchy = _check_pair(Y_true, Y_score, hierarchy)
+    w = check_sample_weight(sample_weight, len(Y))
     return _mean_over_levels(
-        lambda d: _level_metric(Y, S, hierarchy, d, "macro", "ap"),
+        lambda d: _level_metric(Y, S, hierarchy, d, "macro", "ap", w),
         hierarchy.n_levels,
         "mean level average precision",
     )
@@ -333,16 +353,16 @@ def mean_level_average_precision(Y_true: Any, Y_score: Any, hierarchy: Any = Non
 # -- hierarchical set-based metrics ----------------------------------------------------
 def _closure(hierarchy: Hierarchy) -> np.ndarray:
     """(n_labels, n_labels) 0/1: row j marks j and all its ancestors."""
-    n = len(hierarchy.labels)
-    A = np.eye(n, dtype=int)
-    for j, name in enumerate(hierarchy.labels):
-        for anc in hierarchy.ancestors_of(name):
-            A[j, hierarchy.index(anc)] = 1
-    return A
+    return TreeSpec.from_hierarchy(hierarchy).closure()
 
 
 def hierarchical_precision_recall_f1(
-    Y_true: Any, Y_pred: Any, hierarchy: Any = None, *, threshold: float | Any = 0.5
+    Y_true: Any,
+    Y_pred: Any,
+    hierarchy: Any = None,
+    *,
+    threshold: float | Any = 0.5,
+    sample_weight: Any = None,
 ) -> tuple[float, float, float]:
     """Hierarchical precision, recall and F1 (Kiritchenko et al.).
 
@@ -368,6 +388,8 @@ def hierarchical_precision_recall_f1(
         The label tree.
     threshold : float or array-like of shape (n_labels,), default=0.5
         A label is predicted where ``score >= threshold``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weight of each sample in the pooled counts.
 
     Returns
     -------
@@ -396,8 +418,10 @@ def hierarchical_precision_recall_f1(
     known = ~np.isnan(Y)
     P = ((_binarize(S, threshold) * known) @ A > 0) & known
     T = ((np.nan_to_num(Y, nan=0.0)) @ A > 0) & known
-    hit = float(np.sum(P & T))
-    n_pred, n_true = float(np.sum(P)), float(np.sum(T))
+    w = check_sample_weight(sample_weight, len(Y))
+    w = np.ones((len(Y), 1)) if w is None else w[:, None]
+    hit = float(np.sum(w * (P & T)))
+    n_pred, n_true = float(np.sum(w * P)), float(np.sum(w * T))
 
     def ratio(num: float, den: float, what: str) -> float:
         if den == 0:
@@ -417,7 +441,12 @@ def hierarchical_precision_recall_f1(
 
 
 def hierarchical_f1(
-    Y_true: Any, Y_pred: Any, hierarchy: Any = None, *, threshold: float | Any = 0.5
+    Y_true: Any,
+    Y_pred: Any,
+    hierarchy: Any = None,
+    *,
+    threshold: float | Any = 0.5,
+    sample_weight: Any = None,
 ) -> float:
     """Hierarchical F1; see :func:`hierarchical_precision_recall_f1`.
 
@@ -427,7 +456,9 @@ def hierarchical_f1(
     >>> hierarchical_f1([["violin"], ["trumpet"]], [["cello"], ["trumpet"]], h)
     0.75
     """
-    return hierarchical_precision_recall_f1(Y_true, Y_pred, hierarchy, threshold=threshold)[2]
+    return hierarchical_precision_recall_f1(
+        Y_true, Y_pred, hierarchy, threshold=threshold, sample_weight=sample_weight
+    )[2]
 
 
 def _is_numeric_rows(Y: Any) -> bool:
@@ -563,7 +594,7 @@ _SCORER_METRICS = {  # name: (level function or hierarchical_f1, average, needs 
 def _fitted_hierarchy(estimator: Any) -> Hierarchy:
     for candidate in (estimator, getattr(estimator, "_final_estimator", None)):
         hierarchy = getattr(candidate, "hierarchy_", None)
-        if getattr(candidate, "_class_target", False):
+        if getattr(candidate, "target_type_", "multilabel") != "multilabel":
             raise ValueError(
                 f"{type(candidate).__name__} was fitted on a 1-D class target; hierarchical "
                 "scorers need multi-label targets. Use scoring='accuracy' for classes."
@@ -585,9 +616,10 @@ class _HierarchicalScorer:
         self.level = level
         self.threshold = threshold
 
-    def __call__(self, estimator: Any, X: Any, y: Any) -> float:
+    def __call__(self, estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
         hierarchy = _fitted_hierarchy(estimator)
         Y, _ = encode_targets(y, hierarchy, inconsistent="propagate")
+        w = check_sample_weight(sample_weight, len(Y))
         fn, average, needs_pred = _SCORER_METRICS[self.metric]
         if needs_pred and self.threshold is None:
             S = estimator.predict(X)  # keeps the estimator's own (per-label) threshold
@@ -596,14 +628,14 @@ class _HierarchicalScorer:
             if needs_pred:
                 S = _binarize(np.asarray(S, dtype=float), self.threshold)
         if fn is hierarchical_f1:
-            return float(fn(Y, S, hierarchy))
+            return float(fn(Y, S, hierarchy, sample_weight=w))
         if self.level == "mean":
             return _mean_over_levels(
-                lambda d: fn(Y, S, hierarchy, level=d, average=average),
+                lambda d: fn(Y, S, hierarchy, level=d, average=average, sample_weight=w),
                 hierarchy.n_levels,
                 f"scorer {self.metric}",
             )
-        return float(fn(Y, S, hierarchy, level=self.level, average=average))
+        return float(fn(Y, S, hierarchy, level=self.level, average=average, sample_weight=w))
 
     def __repr__(self) -> str:
         extra = "" if self.threshold is None else f", threshold={self.threshold!r}"

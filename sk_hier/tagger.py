@@ -4,27 +4,52 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, ProgressBar
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import HierarchicalClassifierMixin
-from ._net import ArrayDataset, Subset, TaggerNet
-from .heads import ACTIVATIONS, HEADS, ClassNet, HierarchicalNet, TreeSpec
+from ._base import HierarchicalClassifierMixin, settle_target_type
+from ._params import (
+    Interval,
+    Options,
+    Predicate,
+    check_device,
+    check_sample_weight,
+    validate_params,
+)
 from .hierarchy import Hierarchy
-from .losses import HierarchicalBCELoss, WeightedCrossEntropy, node_weights
-from .targets import as_hierarchy, encode_targets, is_class_target, is_unnamed_indicator
+from .strategies import HEAD_OPTIONS, STRATEGIES, TRUNK_ACTIVATIONS
+from .targets import as_hierarchy, encode_targets, is_unnamed_indicator
 
 __all__ = ["STRATEGIES", "HierarchicalTagger"]
 
-STRATEGIES = tuple(HEADS)
-_POOLINGS = ("max", "noisy_or", "logsumexp")
+#: The strategy a tagger uses unless told otherwise (the paper's rule).
+DEFAULT_STRATEGY = "gmp"
+
+
+def _is_dims(value: Any) -> bool:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return value > 0
+    return isinstance(value, tuple | list) and all(
+        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in value
+    )
+
+
+def _is_weights(value: Any) -> bool:
+    w = np.asarray(value, dtype=float)
+    return w.ndim == 1 and len(w) > 0 and bool(np.all(np.isfinite(w) & (w >= 0)))
+
+
+def _is_thresholds(value: Any) -> bool:
+    t = np.asarray(value, dtype=float)
+    return t.ndim == 1 and bool(np.all((t >= 0) & (t <= 1)))
+
+
+_REAL, _INT = numbers.Real, numbers.Integral
+_BOOL = Options(True, False)
 
 # Rows per block when X is checked without being loaded whole: about this many bytes.
 _BLOCK_BYTES = 64 * 2**20
@@ -81,7 +106,8 @@ class HierarchicalTagger(
 ):
     """Hierarchical multi-label tagger: one network trained jointly over a label tree.
 
-    A shared MLP trunk feeds the head of one strategy (DESIGN §5); every strategy
+    A shared MLP trunk feeds the head of one strategy (the user guide's *Strategies*
+    page has the maths); every strategy
     outputs a probability for every node of the tree:
 
     - ``"flat"``: leaf sigmoids trained on leaves only; parents by the max rule.
@@ -236,47 +262,54 @@ class HierarchicalTagger(
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- validation ---------------------------------------------------------------
-    def _check_params(self) -> None:
-        def choice(name, value, options):
-            if value not in options:
-                raise ValueError(
-                    f"Unknown {name} {value!r}; valid options: {', '.join(map(repr, options))}."
-                )
+    # Allowed values of every parameter, checked in ``fit`` (one message style).
+    _parameter_constraints: ClassVar[dict] = {
+        "hierarchy": [Predicate(lambda v: True, "a Hierarchy or what Hierarchy() accepts")],
+        "strategy": [Predicate(lambda v: v in STRATEGIES, f"one of {list(STRATEGIES)}")],
+        "hidden_dims": [
+            Predicate(_is_dims, "a positive int or a tuple of positive ints (() = no trunk)")
+        ],
+        "dropout": [Interval(_REAL, 0, 1, closed="left")],
+        "level_weights": [
+            Options(None),
+            Interval(_REAL, 0, None),
+            Predicate(_is_weights, "a sequence of finite numbers >= 0, one per depth"),
+        ],
+        "consistency_weight": [Interval(_REAL, 0, None)],
+        **{name: list(allowed) for name, allowed in HEAD_OPTIONS.items()},
+        "enforce_consistency": [_BOOL],
+        "activation": [Options(*TRUNK_ACTIVATIONS)],
+        "normalization": [Options(None, "batch", "layer")],
+        "pos_weight": [Options(None, "balanced")],
+        "lr": [Interval(_REAL, 0, None, closed="neither")],
+        "weight_decay": [Interval(_REAL, 0, None)],
+        "batch_size": [Interval(_INT, 1, None)],
+        "max_epochs": [Interval(_INT, 1, None)],
+        "early_stopping": [_BOOL],
+        "patience": [Interval(_INT, 1, None)],
+        "validation_fraction": [Interval(_REAL, 0, 1, closed="left")],
+        "threshold": [
+            Interval(_REAL, 0, 1),
+            Predicate(_is_thresholds, "an array of values in [0, 1], one per label"),
+        ],
+        "inconsistent": [Options("error", "propagate")],
+        "device": [
+            Predicate(
+                lambda v: isinstance(v, str) or type(v).__name__ == "device",
+                "a torch device name such as 'cpu' or 'cuda:0'",
+            )
+        ],
+        "random_state": [
+            Options(None),
+            Interval(_INT, 0, 2**32 - 1),
+            Predicate(lambda v: isinstance(v, np.random.RandomState), "a RandomState"),
+        ],
+        "verbose": [Interval(_INT, 0, None), _BOOL],
+    }
 
-        choice("strategy", self.strategy, STRATEGIES)
-        choice("attention_mask", self.attention_mask, ("hierarchy", "none"))
-        choice("pooling", self.pooling, _POOLINGS)
-        choice("parent_gate", self.parent_gate, ("auto", True, False))
-        choice("activation", self.activation, tuple(ACTIVATIONS))
-        choice("normalization", self.normalization, (None, "batch", "layer"))
-        choice("pos_weight", self.pos_weight, (None, "balanced"))
-        choice("inconsistent", self.inconsistent, ("error", "propagate"))
-        dims = self.hidden_dims
-        if isinstance(dims, numbers.Integral):
-            dims = (dims,)
-        if not all(isinstance(h, numbers.Integral) and h > 0 for h in dims):
-            raise ValueError(f"hidden_dims must be positive integers, got {self.hidden_dims!r}.")
-        for name, low, high in (
-            ("dropout", 0.0, 1.0),
-            ("validation_fraction", 0.0, 1.0),
-        ):
-            value = getattr(self, name)
-            if not (isinstance(value, numbers.Real) and low <= value < high):
-                raise ValueError(f"{name} must be a number in [{low}, {high}), got {value!r}.")
-        for name in ("lr", "batch_size", "max_epochs", "patience"):
-            value = getattr(self, name)
-            if not (isinstance(value, numbers.Real) and value > 0):
-                raise ValueError(f"{name} must be positive, got {value!r}.")
-        for name in ("weight_decay", "consistency_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, numbers.Real) and value >= 0):
-                raise ValueError(f"{name} must be >= 0, got {value!r}.")
-
-    def _gate(self) -> bool:
-        if self.parent_gate == "auto":
-            return self.strategy == "resatt"
-        return bool(self.parent_gate)
+    @property
+    def _strategy(self):
+        return STRATEGIES[self.strategy]
 
     def _check_X(self, X, reset: bool) -> np.ndarray:
         # Arrays (a float32 memmap included: validate_data returns a view of it, no
@@ -287,38 +320,45 @@ class HierarchicalTagger(
         return validate_data(self, X, reset=reset, dtype=np.float32, ensure_min_samples=1)
 
     # -- fit ----------------------------------------------------------------------
-    def fit(self, X, Y, sample_weight=None, X_val=None, Y_val=None) -> HierarchicalTagger:
-        """Train the network on embeddings ``X`` and targets ``Y``.
+    def fit(self, X, y, sample_weight=None, X_val=None, Y_val=None) -> HierarchicalTagger:
+        """Train the network on embeddings ``X`` and targets ``y``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Embeddings (a numpy memmap is read batch by batch).
-        Y : targets
-            Any format of DESIGN §4: leaf or full indicator (NaN/-1 unknown), label
-            collections or path strings, a DataFrame with label columns, or one class
-            label per sample.
+        y : targets
+            Any accepted format (see the user guide's *Targets* section): leaf or full
+            indicator (NaN/-1 unknown), label collections or path strings, a DataFrame
+            with label columns, or one class label per sample.
         sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in the loss.
         X_val, Y_val : optional validation set for early stopping.
 
         Returns
         -------
         self : HierarchicalTagger
         """
-        self._check_params()
-        if Y is None:
+        validate_params(self, self._parameter_constraints)
+        check_device(self.device)
+        if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         X = self._check_X(X, reset=True)
-        y_arr = self._encode_fit_targets(Y, len(X), sample_weight)
+        self.target_type_ = settle_target_type(y, self.hierarchy)
+        self._warn_ignored_strategy()
+        y_arr = self._encode_fit_targets(y, len(X), sample_weight)
         val = None
         if X_val is not None or Y_val is not None:
             if X_val is None or Y_val is None:
                 raise ValueError("Pass both X_val and Y_val, or neither.")
             X_val = self._check_X(X_val, reset=False)
             val = (X_val, self._encode_fit_targets(Y_val, len(X_val), None, fit=False))
+        self._check_batch_norm(len(X), val)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        import torch
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.net_ = self._build_net(X, y_arr, val, seed)
@@ -328,43 +368,67 @@ class HierarchicalTagger(
         self.gates_ = self._fitted_gates()
         return self
 
-    def _encode_fit_targets(self, Y, n_samples: int, sample_weight, fit: bool = True):
-        if fit:
-            self._class_target = is_class_target(Y, self.hierarchy)
-        if self._class_target:
-            y = np.asarray(Y)
-            if y.ndim == 2:
-                y = y[:, 0]
-            check_classification_targets(y)
-            if fit:
-                self.classes_ = np.unique(y)
-                if len(self.classes_) < 2:
-                    raise ValueError(
-                        "Only one class is present in y: a classifier needs at least two "
-                        f"classes, got {self.classes_.tolist()}."
-                    )
-                self.hierarchy_ = Hierarchy.flat(str(c) for c in self.classes_)
-            unseen = np.setdiff1d(y, self.classes_)
-            if len(unseen):
-                raise ValueError(f"Y_val has classes not seen in Y: {unseen.tolist()}.")
-            target = np.searchsorted(self.classes_, y).astype(np.float32)
+    def _warn_ignored_strategy(self) -> None:
+        # The default must stay silent, or every estimator check would warn.
+        if self._class_model and self.strategy != DEFAULT_STRATEGY:
+            warnings.warn(
+                f"strategy={self.strategy!r} has no effect on one-class-per-sample targets: "
+                "the tagger fits a softmax classifier (as MLPClassifier). Give multi-label "
+                "targets over a hierarchy to train a hierarchical strategy.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _check_batch_norm(self, n_samples: int, val) -> None:
+        if self.normalization != "batch":
+            return
+        n_train = n_samples
+        if val is None and self.early_stopping:
+            n_train -= round(self.validation_fraction * n_samples)
+        if n_train < 2:
+            raise ValueError(
+                f"normalization='batch' needs at least 2 training samples, got {n_train} "
+                "after the validation split; give more samples or use normalization='layer'."
+            )
+
+    def _encode_fit_targets(self, y, n_samples: int, sample_weight, fit: bool = True):
+        if self._class_model:
+            target = self._encode_classes(y, fit)
         else:
             hierarchy = as_hierarchy(self.hierarchy) if fit else self.hierarchy_
-            target, hierarchy = encode_targets(Y, hierarchy, inconsistent=self.inconsistent)
+            target, hierarchy = encode_targets(y, hierarchy, inconsistent=self.inconsistent)
             if fit:
                 self.hierarchy_ = hierarchy
                 self.classes_ = np.asarray(hierarchy.labels, dtype=object)
-                if self.hierarchy is None and is_unnamed_indicator(Y):
+                if self.hierarchy is None and is_unnamed_indicator(y):
                     # Columns without names: integer classes, as MLPClassifier.
                     self.classes_ = np.arange(len(hierarchy.labels))
                 self._warn_unknown_labels(target)
         if len(target) != n_samples:
             raise ValueError(
-                f"X has {n_samples} samples but Y has {len(target)}: give one target row "
+                f"X has {n_samples} samples but y has {len(target)}: give one target row "
                 "per sample."
             )
-        sw = _check_sample_weight(sample_weight, np.empty((n_samples, 0)), dtype=np.float32)
+        sw = check_sample_weight(sample_weight, n_samples)
+        sw = np.ones(n_samples) if sw is None else sw
         return np.column_stack([target, sw]).astype(np.float32)
+
+    def _encode_classes(self, y, fit: bool) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim == 2:
+            y = y[:, 0]
+        if fit:
+            self.classes_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    "Only one class is present in y: a classifier needs at least two "
+                    f"classes, got {self.classes_.tolist()}."
+                )
+            self.hierarchy_ = Hierarchy.flat(str(c) for c in self.classes_)
+        unseen = np.setdiff1d(y, self.classes_)
+        if len(unseen):
+            raise ValueError(f"Y_val has classes not seen in y: {unseen.tolist()}.")
+        return np.searchsorted(self.classes_, y).astype(np.float32)
 
     def _warn_unknown_labels(self, Y_full: np.ndarray) -> None:
         dead = np.isnan(Y_full).all(axis=0)
@@ -378,6 +442,10 @@ class HierarchicalTagger(
             )
 
     def _module_and_criterion(self, y_arr: np.ndarray) -> dict:
+        from ._tree import TreeSpec
+        from .heads import ClassNet, HierarchicalNet
+        from .losses import HierarchicalBCELoss, WeightedCrossEntropy, node_weights
+
         dims = (self.hidden_dims,) if isinstance(self.hidden_dims, int) else self.hidden_dims
         trunk = dict(
             hidden_dims=tuple(int(h) for h in dims),
@@ -385,7 +453,7 @@ class HierarchicalTagger(
             activation=self.activation,
             normalization=self.normalization,
         )
-        if self._class_target:
+        if self._class_model:
             return dict(
                 module=ClassNet,
                 module__n_classes=len(self.classes_),
@@ -394,33 +462,32 @@ class HierarchicalTagger(
             )
         spec = TreeSpec.from_hierarchy(self.hierarchy_)
         self.spec_ = spec
-        is_leaf = np.zeros(spec.n_labels, dtype=bool)
-        is_leaf[spec.leaf_index] = True
         pos_weight = None
         if self.pos_weight == "balanced":
             T = y_arr[:, :-1]
             pos = np.nansum(T, axis=0)
             neg = np.sum(T == 0, axis=0)
             pos_weight = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0).astype(np.float32)
-        head = dict(
-            pooling=self.pooling,
-            parent_gate=self._gate(),
-            attention_mask=self.attention_mask,
-        )
+        head = self._strategy.head_options(self.get_params())
         return dict(
             module=HierarchicalNet,
             module__spec=spec,
             module__strategy=self.strategy,
             criterion=HierarchicalBCELoss,
             criterion__spec=spec,
-            criterion__node_weight=node_weights(spec, is_leaf, self.level_weights),
-            criterion__train_inner=self.strategy != "flat",
+            criterion__node_weight=node_weights(spec, self.level_weights),
+            criterion__train_inner=self._strategy.trains_parents,
             criterion__consistency_weight=self.consistency_weight,
             criterion__pos_weight=pos_weight,
             **{f"module__{k}": v for k, v in {**trunk, **head}.items()},
         )
 
-    def _build_net(self, X, y_arr, val, seed: int) -> TaggerNet:
+    def _build_net(self, X, y_arr, val, seed: int):
+        import torch
+        from skorch.callbacks import EarlyStopping, ProgressBar
+
+        from ._net import ArrayDataset, Subset, TaggerNet
+
         n = len(X)
         train_split = None
         if val is not None:
@@ -459,24 +526,29 @@ class HierarchicalTagger(
         )
 
     def _fitted_gates(self):
-        head = getattr(self.net_.module_, "head", None)
-        if head is None or not getattr(head, "parent_gate", False):
+        if self._class_model or not self._strategy.is_gated(self.get_params()):
             return None
-        gates = [g.cpu().numpy() for g in head.gates()]
+        gates = [g.cpu().numpy() for g in self.net_.module_.head.gates()]
         return gates[0] if len(gates) == 1 else gates
 
     # -- inference ----------------------------------------------------------------
-    def _forward(self, X) -> torch.Tensor:
+    def _on_device(self):
+        """The fitted torch module, moved first if ``device`` changed since fitting."""
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
         if self.net_.device != self.device:  # device may change after fitting/loading
+            check_device(self.device)
             self.net_.device = self.device
             self.net_.module_.to(self.device)
             self.net_.criterion_.to(self.device)
+        return self.net_.module_
+
+    def _forward(self, X):
+        self._on_device()
+        X = self._check_X(X, reset=False)
         return self.net_.forward(X)
 
-    def _log_pairs(self, X) -> torch.Tensor:
-        if self._class_target:
+    def _log_pairs(self, X):
+        if self._class_model:
             raise AttributeError("This method applies to multi-label targets only.")
         return self._forward(X)
 
@@ -486,19 +558,11 @@ class HierarchicalTagger(
         For one-class-per-sample targets, class probabilities that sum to 1.
         """
         check_is_fitted(self)
-        if self._class_target:
-            return torch.softmax(self._forward(X), dim=1).numpy().astype(np.float64)
+        if self._class_model:
+            return self._forward(X).softmax(dim=1).numpy().astype(np.float64)
         proba = self._log_pairs(X)[:, 0].exp().numpy().astype(np.float64)
         if self.enforce_consistency:
-            proba = self._lift_parents(proba)
-        return proba
-
-    def _lift_parents(self, proba: np.ndarray) -> np.ndarray:
-        parent = self.spec_.parent_index
-        for d in reversed(range(1, self.spec_.n_levels)):
-            a, b = self.spec_.level_slices[d]
-            for j in range(a, b):
-                np.maximum(proba[:, parent[j]], proba[:, j], out=proba[:, parent[j]])
+            proba = self.spec_.lift_parents(proba)
         return proba
 
     def decision_function(self, X) -> np.ndarray:
@@ -508,25 +572,11 @@ class HierarchicalTagger(
         second class relative to the first, shape ``(n_samples,)``.
         """
         check_is_fitted(self)
-        if self._class_target:
+        if self._class_model:
             logits = self._forward(X).numpy().astype(np.float64)
             return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
         pairs = self._log_pairs(X)
         return (pairs[:, 0] - pairs[:, 1]).numpy().astype(np.float64)
-
-    def predict(self, X) -> np.ndarray:
-        """0/1 tags for every node (multi-label), or one class label per sample."""
-        check_is_fitted(self)
-        if self._class_target:
-            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        return super().predict(X)
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """Mean over levels of macro average precision (accuracy for class targets)."""
-        check_is_fitted(self)
-        if self._class_target:
-            return ClassifierMixin.score(self, X, y, sample_weight=sample_weight)
-        return super().score(X, y)
 
     def attention_maps(self, X) -> Any:
         """How each parent's probability was formed from the nodes below it.
@@ -545,18 +595,20 @@ class HierarchicalTagger(
             level pair first.
         """
         check_is_fitted(self)
-        if self._class_target or not self.net_.module_.head.has_maps:
+        if self._class_model or not self._strategy.has_maps:
+            with_maps = [name for name, st in STRATEGIES.items() if st.has_maps]
             raise ValueError(
-                f"strategy={self.strategy!r} has no maps between levels; use one of "
-                "'flat', 'gmp', 'resatt', 'top_down'."
+                f"strategy={self.strategy!r} has no maps between levels; use one of {with_maps}."
             )
+        import torch
+
+        module = self._on_device()
         X = self._check_X(X, reset=False)
-        module = self.net_.module_
         module.eval()
         chunks = []
-        with torch.no_grad():
+        with torch.inference_mode():
             for start in range(0, len(X), 1024):
-                xb = torch.as_tensor(X[start : start + 1024], device=self.device)
+                xb = torch.as_tensor(np.asarray(X[start : start + 1024]), device=self.device)
                 chunks.append([m.cpu().numpy() for m in module.maps(xb)])
         maps = [np.concatenate([c[d] for c in chunks]) for d in range(len(chunks[0]))]
         return maps[0] if len(maps) == 1 else maps

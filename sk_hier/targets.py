@@ -95,11 +95,33 @@ def is_class_target(Y: Any, hierarchy: Any = None) -> bool:
         items = list(Y)
         if any(isinstance(row, _COLLECTIONS) for row in items):
             return False
-        return not _names_are_labels(items, hierarchy)
+        return _one_value_per_sample(items, hierarchy)
     arr = np.asarray(Y)
     if arr.ndim == 1:
-        return not _names_are_labels(arr.tolist(), hierarchy)
+        return _one_value_per_sample(arr.tolist(), hierarchy)
     return arr.ndim == 2 and arr.shape[1] == 1 and hierarchy is None
+
+
+def _one_value_per_sample(values: list, hierarchy: Hierarchy | None) -> bool:
+    """True for class labels; False for one tree label per sample; else an error.
+
+    With a hierarchy, every value must name one of its labels: a typo would
+    otherwise turn the model silently into a multiclass classifier that ignores
+    the tree.
+    """
+    if hierarchy is None:
+        return True
+    if _names_are_labels(values, hierarchy):
+        return False
+    unknown = sorted(
+        {str(v) for v in values if not (isinstance(v, str) and v.split(_SEP)[-1] in hierarchy)}
+    )
+    raise ValueError(
+        f"y holds one value per sample and a hierarchy is given, but {len(unknown)} "
+        f"distinct value(s) are not labels of the hierarchy: {unknown[:5]}"
+        f"{' ...' if len(unknown) > 5 else ''}. Fix the label names, or pass "
+        "hierarchy=None to fit a plain (multiclass) classifier."
+    )
 
 
 def encode_targets(

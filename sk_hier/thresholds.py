@@ -24,8 +24,9 @@ from sklearn.base import (
 from sklearn.model_selection import check_cv
 from sklearn.utils import get_tags
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._params import check_sample_weight
 from .targets import encode_targets, is_class_target
 
 __all__ = ["THRESHOLD_METRICS", "TunedThresholds"]
@@ -234,8 +235,7 @@ class TunedThresholds(MetaEstimatorMixin, ClassifierMixin, MultiOutputMixin, Bas
             X = np.asarray(X)
         if hasattr(y, "__array__") and not hasattr(y, "shape") and not hasattr(y, "iloc"):
             y = np.asarray(y)  # array-likes with only __array__: index them as arrays
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=float)
+        sample_weight = check_sample_weight(sample_weight, _num_samples(X))
         self.estimator_ = clone(self.estimator).fit(
             X,
             y,

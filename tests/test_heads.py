@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from sk_hier import Hierarchy
-from sk_hier.heads import HEADS, HierarchicalNet, TreeSpec, log1mexp
+from sk_hier.heads import HierarchicalNet, TreeSpec, log1mexp
+from sk_hier.strategies import STRATEGIES
 
 TWO = Hierarchy({"s": ["v", "c", "d"], "b": ["t", "h"]})  # labels: s b v c d t h
 THREE = Hierarchy({"m": {"s": ["v", "c"], "b": ["t"]}, "x": ["y", "z"]})
@@ -23,7 +24,7 @@ def probs(model, X):
 
 def test_log_pairs_are_complementary():
     X = torch.randn(5, 6)
-    for strategy in HEADS:
+    for strategy in STRATEGIES:
         out = net(THREE, strategy)(X)
         assert out.shape == (5, 2, len(THREE.labels))
         torch.testing.assert_close(
@@ -124,7 +125,7 @@ def test_gated_gmp_mixes_max_and_parent_head():
 
 def test_three_levels_every_strategy():
     X = torch.randn(4, 6)
-    for strategy in HEADS:
+    for strategy in STRATEGIES:
         model = net(THREE, strategy)
         p = probs(model, X)
         assert torch.isfinite(p).all() and p.shape == (4, 9)
@@ -133,6 +134,6 @@ def test_three_levels_every_strategy():
             i = THREE.index
             torch.testing.assert_close(p[:, i("m")], torch.maximum(p[:, i("s")], p[:, i("b")]))
             torch.testing.assert_close(p[:, i("s")], torch.maximum(p[:, i("v")], p[:, i("c")]))
-        if model.head.has_maps:
+        if STRATEGIES[strategy].has_maps:
             maps = model.maps(X)
             assert [tuple(m.shape) for m in maps] == [(4, 2, 4), (4, 2, 3)]

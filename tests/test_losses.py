@@ -11,7 +11,7 @@ IS_LEAF = np.array([False, False, True, True, True])
 
 
 def loss_fn(**kw):
-    kw.setdefault("node_weight", node_weights(SPEC, IS_LEAF, None))
+    kw.setdefault("node_weight", node_weights(SPEC, None))
     return HierarchicalBCELoss(SPEC, **kw)
 
 
@@ -80,6 +80,6 @@ def test_sample_weight_and_consistency_term():
 
 
 def test_node_weights_forms():
-    np.testing.assert_allclose(node_weights(SPEC, IS_LEAF, None), [0.3, 0.3, 1, 1, 1])
-    np.testing.assert_allclose(node_weights(SPEC, IS_LEAF, 1.0), [1, 1, 1, 1, 1])
-    np.testing.assert_allclose(node_weights(SPEC, IS_LEAF, [0.5, 2.0]), [0.5, 0.5, 2, 2, 2])
+    np.testing.assert_allclose(node_weights(SPEC, None), [0.3, 0.3, 1, 1, 1])
+    np.testing.assert_allclose(node_weights(SPEC, 1.0), [1, 1, 1, 1, 1])
+    np.testing.assert_allclose(node_weights(SPEC, [0.5, 2.0]), [0.5, 0.5, 2, 2, 2])
