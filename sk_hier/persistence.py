@@ -2,29 +2,21 @@
 
 Two formats, chosen by the file name:
 
-- ``.skops`` (recommended): `skops <https://skops.readthedocs.io>`_, which rebuilds
-  objects without running pickle. Every skorch net in the model is stored as plain
-  data: its constructor state plus the torch weights (and optimizer state) as numpy
-  arrays; loading builds a fresh net and loads the weights into it. So no pickle
-  byte stream is ever unpickled from a ``.skops`` file (skorch's own ``__getstate__``
-  would embed one).
-- ``.joblib`` / ``.pkl`` / ``.pickle``: ``joblib.dump`` of the model (pickle). Loading
-  a pickle runs code chosen by whoever wrote the file: load only files you trust.
+- ``.skops`` (recommended): `skops <https://skops.readthedocs.io>`_ rebuilds objects
+  without pickle. Each skorch net is stored as plain data (its constructor state, and
+  its torch weights and optimizer state as numpy arrays) and rebuilt on load, so no
+  pickle byte stream is ever unpickled from a ``.skops`` file. The file may name only
+  what skops trusts itself and the exact objects ``save`` writes, each in the form
+  ``save`` writes it: no module prefix, no other function (``sk_hier._trust``).
+  Anything else stops the load with an error naming it; accept it knowingly with
+  ``load(..., trusted=[...])``. Weights are checked against the network the file
+  describes, and a device against this machine, before anything heavy is built.
+- ``.joblib`` / ``.pkl`` / ``.pickle``: ``joblib.dump`` (pickle). Loading a pickle
+  runs code chosen by whoever wrote the file: refused unless ``allow_pickle=True``.
 
-Each file records a small metadata dict (``read_metadata``): the format version,
-the versions of sk_hier, scikit-learn, skorch, torch, numpy and Python, the creation
-time, the model class, and whatever the caller adds (``sk-hier fit`` adds the
-embedder that made the training features).
-
-**What a .skops file is trusted to contain.** ``load`` accepts, beyond the types
-skops trusts itself, the types and functions of ``sk_hier``, ``sklearn``,
-``skorch`` and ``numpy``, the *classes* of ``torch`` (modules, optimizers, data
-loader classes: no torch functions), ``builtins.print`` (skorch's default log sink)
-and ``functools.partial`` (skorch's optimizer setters; the callables inside are
-checked on their own). A file may name these, but nothing else (``os``,
-``subprocess``, ``builtins.eval``, your own classes ...): anything outside the list
-stops the load with an error naming it, and you may accept it, after reading the
-file with ``skops.io.get_untrusted_types``, with ``load(..., trusted=[...])``.
+Each file records a small metadata dict (``read_metadata``): the format version, the
+versions of sk_hier, scikit-learn, skorch, torch, numpy and Python, the creation time,
+the model class, and what the caller adds (``sk-hier fit`` adds the embedder).
 """
 
 from __future__ import annotations
@@ -32,16 +24,18 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import importlib
+import io
 import json
 import os
 import platform
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import _trust
+from ._io import atomic_path, atomic_write, check_output
 from ._version import __version__
 
 __all__ = ["FORMAT_VERSION", "load", "read_metadata", "save"]
@@ -54,11 +48,6 @@ _FORMAT_NAME = "sk_hier-model"
 _METADATA_ENTRY = "sk_hier_metadata.json"  # an extra member of the .skops zip archive
 _SKOPS_SUFFIXES = (".skops",)
 _PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
-_TRUSTED_PREFIXES = ("sk_hier.", "sklearn.", "skorch.", "numpy.")
-_TRUSTED_NAMES = {
-    "builtins.print": "skorch's PrintLog writes the epoch table with it",
-    "functools.partial": "skorch's optimizer setters; the callables inside are checked",
-}
 
 
 # -- torch values as plain data ---------------------------------------------------------
@@ -82,7 +71,14 @@ class _TensorData:
     def to_tensor(self) -> Any:
         import torch
 
-        return torch.from_numpy(np.array(self.array)).to(getattr(torch, self.dtype))
+        # The dtype name comes from the file: look it up among torch's dtypes only.
+        dtypes = {name: v for name, v in vars(torch).items() if isinstance(v, torch.dtype)}
+        dtype = dtypes.get(self.dtype) if isinstance(self.dtype, str) else None
+        if dtype is None:
+            raise _trust.DamagedNet(f"a stored tensor has an unknown dtype {self.dtype!r}")
+        if not isinstance(self.array, np.ndarray) or self.array.dtype.hasobject:
+            raise _trust.DamagedNet("a stored tensor is not a numeric array")
+        return torch.from_numpy(np.array(self.array)).to(dtype)
 
 
 def _pack_value(value: Any) -> Any:
@@ -141,9 +137,27 @@ class _SavedNet:
                 optim[name] = _pack_value(obj.state_dict())
         return cls(type(net), _pack_value(state), weights, optim)
 
-    def restore(self, device: str | None) -> Any:
+    def restore(self, device: str | None, source: str | os.PathLike = "the model file") -> Any:
+        """The skorch net, rebuilt on ``device``; a ``ValueError`` naming ``source`` if the
+        stored parts do not fit together."""
+        try:
+            return self._restore(device)
+        except _trust.DamagedNet as exc:
+            raise ValueError(
+                f"{source}: {exc}; the file is damaged or was edited. Save the model again "
+                "with sk_hier.save, or fit it again."
+            ) from None
+        except (TypeError, ValueError, RuntimeError, AttributeError, KeyError) as exc:
+            raise ValueError(
+                f"{source}: the network stored in it cannot be rebuilt ({type(exc).__name__}: "
+                f"{exc}); the file is damaged, edited, or written by another version. Save "
+                "the model again with sk_hier.save, or fit it again."
+            ) from None
+
+    def _restore(self, device: str | None) -> Any:
         import torch
 
+        _trust.check_net_parts(self.net_class, self.state, self.weights, self.optimizers)
         net = self.net_class.__new__(self.net_class)
         state = _unpack_value(self.state)
         if device is not None:
@@ -156,13 +170,22 @@ class _SavedNet:
             net.initialize_module()
             net.initialize_criterion()
         for name, weights in self.weights.items():
-            component = getattr(net, name + "_")
-            component.load_state_dict(_unpack_value(weights))
+            component = getattr(net, f"{name}_", None)
+            if not isinstance(component, torch.nn.Module):
+                raise _trust.DamagedNet(
+                    f"it stores weights for an unknown part {name!r} of the net"
+                )
+            _trust.load_weights(component, _unpack_value(weights), name)
             setattr(net, name + "_", component.to(net.device))
         if self.optimizers:
             net.initialize_optimizer()
             for name, opt_state in self.optimizers.items():
-                getattr(net, name + "_").load_state_dict(_unpack_value(opt_state))
+                optimizer = getattr(net, f"{name}_", None)
+                if not isinstance(optimizer, torch.optim.Optimizer):
+                    raise _trust.DamagedNet(
+                        f"it stores the state of an unknown optimizer {name!r}"
+                    )
+                optimizer.load_state_dict(_unpack_value(opt_state))
         return net
 
 
@@ -246,23 +269,24 @@ def _set_device(model: Any, device: str) -> None:
     _visit(model, move, set())
 
 
-def _check_device(device: str | None) -> str | None:
-    if device is None:
-        return None
-    import torch
+def _fallback_device(model: Any, device: str | None, path: Path) -> str | None:
+    """``device``, or ``"cpu"`` (with a warning) when a device saved in the model cannot
+    be used here (a CUDA model on a machine without CUDA, or a device name that is not
+    one)."""
+    if device is not None:
+        return device
+    from .tagger import HierarchicalTagger
 
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:0'."
-        ) from exc
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was asked for, but CUDA is not available on this machine; "
-            "load with device='cpu'."
-        )
-    return str(device)
+    found: set[str] = set()
+
+    def collect(obj: Any) -> None:
+        if isinstance(obj, HierarchicalTagger) or _is_net(obj):
+            found.add(str(obj.device))
+        elif isinstance(obj, _SavedNet) and isinstance(obj.state, dict):
+            found.add(str(obj.state.get("device", "cpu")))
+
+    _visit(model, collect, set())
+    return _trust.fallback_device(found, path)
 
 
 # -- metadata -------------------------------------------------------------------------
@@ -303,28 +327,9 @@ def _make_metadata(model: Any, serializer: str, user: dict | None) -> dict:
 
 
 def _check_metadata(meta: Any, path: Path) -> dict:
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT_NAME:
-        raise ValueError(
-            f"{path} is not an sk_hier model file (no sk_hier metadata). Write models with "
-            "sk_hier.persistence.save or `sk-hier fit`."
-        )
-    version = meta.get("format_version")
-    if version not in _READABLE_FORMATS:
-        written_by = meta.get("sk_hier_version", "an unknown version")
-        readable = ", ".join(map(str, _READABLE_FORMATS))
-        if isinstance(version, int) and version > FORMAT_VERSION:
-            fix = f"Upgrade sk_hier (pip install 'sk-hier>={written_by}') to read it."
-        else:
-            fix = (
-                f"Load it with sk_hier {written_by} and save it again, or fit the model "
-                "again with this version."
-            )
-        raise ValueError(
-            f"{path} holds an sk_hier model in format version {version} (written by "
-            f"sk_hier {written_by}); this sk_hier ({__version__}) reads format version "
-            f"{readable}. {fix}"
-        )
-    return meta
+    return _trust.check_metadata(
+        meta, path, name=_FORMAT_NAME, current=FORMAT_VERSION, readable=_READABLE_FORMATS
+    )
 
 
 def _kind(path: Path) -> str:
@@ -349,7 +354,8 @@ def save(model: Any, path: str | os.PathLike, metadata: dict | None = None) -> P
         A fitted :class:`~sk_hier.HierarchicalTagger`, baseline,
         :class:`~sk_hier.thresholds.TunedThresholds`, Pipeline or search holding them.
     path : str or path-like
-        ``*.skops`` (no pickle; see the module notes) or ``*.joblib`` / ``*.pkl``.
+        ``*.skops`` (no pickle; see the module notes) or ``*.joblib`` / ``*.pkl``
+        (pickle: reading it back needs ``load(..., allow_pickle=True)``).
     metadata : dict or None, default=None
         JSON-serialisable facts to keep with the model (e.g. the embedder's
         ``describe()``); read back under ``read_metadata(path)["user"]``.
@@ -357,13 +363,15 @@ def save(model: Any, path: str | os.PathLike, metadata: dict | None = None) -> P
     Returns
     -------
     Path
-        The file written.
+        The file written (with the mode the umask gives a new file).
 
     Raises
     ------
     ValueError
         An unknown extension, an unfitted model, metadata that is not JSON, or a
         model part that skops cannot store (the message suggests ``.joblib``).
+    FileNotFoundError, PermissionError
+        The folder of ``path`` does not exist or cannot be written.
 
     See Also
     --------
@@ -398,44 +406,44 @@ def save(model: Any, path: str | os.PathLike, metadata: dict | None = None) -> P
     except TypeError as exc:
         raise ValueError(f"save() needs a fitted scikit-learn estimator: {exc}") from None
     meta = _make_metadata(model, kind, metadata)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"Cannot write {path}: folder {path.parent} does not exist.")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if kind == "skops":
-            import skops.io as sio
+    check_output(path, option="path")
+    if kind == "joblib":
+        import joblib
 
-            payload = _map_graph(
-                model, lambda o: _SavedNet.from_net(o) if _is_net(o) else None, {}
-            )
-            try:
-                sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED)
-            except (TypeError, NotImplementedError, AttributeError) as exc:
-                raise ValueError(
-                    f"skops cannot store a part of this {type(model).__name__} ({exc}); "
-                    f"save it as {path.with_suffix('.joblib').name} instead (pickle)."
-                ) from None
-            with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(_METADATA_ENTRY, json.dumps(meta, indent=1))
-        else:
-            import joblib
-
+        with atomic_path(path) as tmp:
             joblib.dump({"sk_hier_metadata": meta, "model": model}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        return path
+    atomic_write(path, _skops_bytes(model, meta, path))
     return path
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata stored by :func:`save`, without building the model (``.skops``).
+def _skops_bytes(model: Any, meta: dict, path: Path) -> bytes:
+    import skops.io as sio
 
-    For pickle files the whole file is unpickled: trust it first.
+    payload = _map_graph(model, lambda o: _SavedNet.from_net(o) if _is_net(o) else None, {})
+    try:
+        data = sio.dumps(payload, compression=zipfile.ZIP_DEFLATED)
+    except (TypeError, NotImplementedError, AttributeError) as exc:
+        raise ValueError(
+            f"skops cannot store a part of this {type(model).__name__} ({exc}); "
+            f"save it as {path.with_suffix('.joblib').name} instead (pickle)."
+        ) from None
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(_METADATA_ENTRY, json.dumps(meta, indent=1))
+    return buffer.getvalue()
+
+
+def read_metadata(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict:
+    """The metadata stored by :func:`save`, without building the model (``.skops``).
 
     Parameters
     ----------
     path : str or path-like
+    allow_pickle : bool, default=False
+        A pickle file (``.joblib``, ``.pkl``) is unpickled whole to read its metadata,
+        which runs whatever code its author put in it: it is refused unless this is
+        ``True``. Pass it only for files you trust.
 
     Returns
     -------
@@ -456,7 +464,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
     >>> meta["format_version"], meta["model_class"]
     (1, 'sk_hier.baselines.BottomUpClassifier')
     """
-    return _read(Path(path), read_model=False)[1]
+    return _read(Path(path), read_model=False, allow_pickle=allow_pickle)[1]
 
 
 def load(
@@ -464,6 +472,7 @@ def load(
     device: str | None = None,
     *,
     trusted: list[str] | None = None,
+    allow_pickle: bool = False,
     return_metadata: bool = False,
 ) -> Any:
     """Load a model written by :func:`save`.
@@ -471,16 +480,21 @@ def load(
     Parameters
     ----------
     path : str or path-like
-        A ``*.skops`` file, or a ``*.joblib`` / ``*.pkl`` file (pickle: load only
-        files you trust).
+        A ``*.skops`` file, or a ``*.joblib`` / ``*.pkl`` file (pickle: see
+        ``allow_pickle``).
     device : str or None, default=None
-        Torch device for the networks inside (``"cpu"``, ``"cuda"``, ``"cuda:0"``):
-        each :class:`~sk_hier.HierarchicalTagger` gets it as its ``device``
-        parameter and its net is moved. ``None`` keeps the saved device (``"cpu"``,
-        with a warning, when a CUDA model meets a machine without CUDA).
+        Torch device for the networks inside (``"cpu"``, ``"cuda"``, ``"cuda:0"``,
+        ``"mps"``), checked against this machine before anything is read: each
+        :class:`~sk_hier.HierarchicalTagger` gets it as its ``device`` parameter and
+        its net is moved. ``None`` keeps the saved device (``"cpu"``, with a warning,
+        when the saved one does not exist here).
     trusted : list of str or None, default=None
-        ``.skops`` only: further type names to accept beyond the built-in list of
-        the module notes (see ``skops.io.get_untrusted_types``).
+        ``.skops`` only: further names to accept beyond the built-in list of the
+        module notes, in whatever form the file rebuilds them (see
+        ``skops.io.get_untrusted_types``). Only for files you know.
+    allow_pickle : bool, default=False
+        Loading a pickle file runs whatever code its author put in it, so one is
+        refused unless this is ``True``. Pass it only for files you trust.
     return_metadata : bool, default=False
         Also return the metadata dict (as :func:`read_metadata`).
 
@@ -494,8 +508,9 @@ def load(
     ------
     ValueError
         Not an sk_hier model file, a format version this sk_hier cannot read (naming
-        both versions and what to do), types outside the trusted list, or a CUDA
-        device on a machine without CUDA.
+        both versions and what to do), names outside the trusted list, a pickle
+        without ``allow_pickle=True``, a damaged file (a missing member, weights that
+        do not fit the network), or a device this machine does not have.
     FileNotFoundError
         No file at ``path``.
 
@@ -512,101 +527,69 @@ def load(
     >>> bool((again.predict_proba(X) == tagger.predict_proba(X)).all()), again.device
     (True, 'cpu')
     """
-    device = _check_device(device)
-    model, meta, device = _read(Path(path), read_model=True, device=device, trusted=trusted)
+    device = _trust.check_device(device)
+    model, meta, device = _read(
+        Path(path), read_model=True, device=device, trusted=trusted, allow_pickle=allow_pickle
+    )
     if device is not None:
         _set_device(model, device)
     return (model, meta) if return_metadata else model
 
 
-def _fallback_device(model: Any, device: str | None) -> str | None:
-    """``device``, or ``"cpu"`` (with a warning) for a CUDA model on a machine without CUDA."""
-    if device is not None:
-        return device
-    import torch
-
-    from .tagger import HierarchicalTagger
-
-    found: set[str] = set()
-
-    def collect(obj: Any) -> None:
-        if isinstance(obj, HierarchicalTagger) or _is_net(obj):
-            found.add(str(obj.device))
-        elif isinstance(obj, _SavedNet):
-            found.add(str(obj.state.get("device", "cpu")))
-
-    _visit(model, collect, set())
-    cuda = sorted(d for d in found if d.startswith("cuda"))
-    if cuda and not torch.cuda.is_available():
-        warnings.warn(
-            f"The model was saved for device {cuda[0]!r} but CUDA is not available here; "
-            "it is loaded on 'cpu'. Pass device= to choose.",
-            UserWarning,
-            stacklevel=4,
-        )
-        return "cpu"
-    return None
-
-
 def _read(
-    path: Path, read_model: bool, device: str | None = None, trusted: list | None = None
+    path: Path,
+    read_model: bool,
+    device: str | None = None,
+    trusted: list | None = None,
+    allow_pickle: bool = False,
 ) -> tuple[Any, dict, str | None]:
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}.")
-    kind = _kind(path)
-    if kind == "joblib":
-        import joblib
-
-        try:
-            data = joblib.load(path)
-        except Exception as exc:
-            raise ValueError(
-                f"Could not unpickle {path} ({type(exc).__name__}: {exc}). It may have "
-                "been written by other versions of sk_hier, scikit-learn or torch: load "
-                "it with those and save it as .skops, or fit the model again."
-            ) from None
-        meta = _check_metadata(
-            data.get("sk_hier_metadata") if isinstance(data, dict) else None, path
-        )
-        model = data["model"]
-        return model, meta, _fallback_device(model, device)
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a .skops file (not a zip archive).")
-    with zipfile.ZipFile(path) as archive:
-        try:
-            meta = json.loads(archive.read(_METADATA_ENTRY))
-        except KeyError:
-            meta = None
-    meta = _check_metadata(meta, path)
+    if _kind(path) == "joblib":
+        return _read_pickle(path, allow_pickle, device)
+    # One read: the checks below and the load see the same bytes.
+    data = path.read_bytes() if read_model else None
+    meta = _check_metadata(_skops_metadata(io.BytesIO(data) if data else path, path), path)
     if not read_model:
         return None, meta, device
-    import skops.io as sio
-
-    untrusted = sio.get_untrusted_types(file=path)
-    allowed = set(trusted or ())
-    rejected = [t for t in untrusted if t not in allowed and not _is_trusted(t)]
-    if rejected:
-        raise ValueError(
-            f"{path} names types outside sk_hier's trusted list: {rejected}. If you trust "
-            "this file, pass them on: load(path, trusted=[...]) (see "
-            "skops.io.get_untrusted_types)."
-        )
-    payload = sio.load(path, trusted=list(untrusted))
-    device = _fallback_device(payload, device)
+    payload = _trust.read_skops(data, path, trusted or ())
+    device = _fallback_device(payload, device, path)
     model = _map_graph(
-        payload, lambda o: o.restore(device) if isinstance(o, _SavedNet) else None, {}
+        payload, lambda o: o.restore(device, path) if isinstance(o, _SavedNet) else None, {}
     )
     return model, meta, device
 
 
-def _is_trusted(name: str) -> bool:
-    if name in _TRUSTED_NAMES or name.startswith(_TRUSTED_PREFIXES):
-        return True
-    if not name.startswith("torch."):
-        return False
-    # torch: classes only (modules, optimizers, loaders), never a function.
-    module, _, attr = name.rpartition(".")
+def _skops_metadata(source: Path | io.BytesIO, path: Path) -> Any:
+    if not zipfile.is_zipfile(source):
+        raise ValueError(f"{path} is not a .skops file (not a zip archive).")
     try:
-        return isinstance(getattr(importlib.import_module(module), attr), type)
-    except (ImportError, AttributeError):
-        return False
+        with zipfile.ZipFile(source) as archive:
+            if _METADATA_ENTRY not in archive.namelist():
+                return None
+            return json.loads(archive.read(_METADATA_ENTRY))
+    except _trust.DAMAGE as exc:
+        raise _trust.damaged(path, exc) from None
+
+
+def _read_pickle(path: Path, allow_pickle: bool, device: str | None) -> tuple[Any, dict, Any]:
+    if not allow_pickle:
+        raise ValueError(
+            f"{path} is a pickle file: reading it (even its metadata) runs whatever code its "
+            "author put in it, so sk_hier refuses it by default. If you trust where it comes "
+            "from, pass allow_pickle=True to sk_hier.load / read_metadata (sk-hier tag "
+            "--allow-pickle); better, load it once that way and save it as .skops."
+        )
+    import joblib
+
+    try:
+        data = joblib.load(path)
+    except Exception as exc:
+        raise ValueError(
+            f"Could not unpickle {path} ({type(exc).__name__}: {exc}). It may have "
+            "been written by other versions of sk_hier, scikit-learn or torch: load "
+            "it with those and save it as .skops, or fit the model again."
+        ) from None
+    meta = _check_metadata(data.get("sk_hier_metadata") if isinstance(data, dict) else None, path)
+    model = data["model"]
+    return model, meta, _fallback_device(model, device, path)

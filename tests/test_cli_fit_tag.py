@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import soundfile as sf
 from threadpoolctl import threadpool_limits
 
 from sk_hier import HierarchicalTagger
+from sk_hier._io import TEMP_SUFFIX
 from sk_hier.cli import main
 from sk_hier.cli.tag import windows
 from sk_hier.datasets import make_hierarchical_multilabel
@@ -102,7 +104,7 @@ def test_fit_with_tuned_thresholds(emb_file, tmp_path, capsys):
     )
     assert code == 0, err
     assert "tuned" in stdout
-    model = load(out)
+    model = load(out, allow_pickle=True)  # this test's own pickle
     assert isinstance(model, TunedThresholds) and model.thresholds_.shape == (5,)
 
 
@@ -116,7 +118,7 @@ def test_fit_with_tuned_thresholds(emb_file, tmp_path, capsys):
         ("lr", "expects KEY=VALUE"),
         ("hierarchy={}", "comes from the embedding file"),
         ("random_state=1", "use --seed"),
-        ("lr=-1", "lr must be positive"),
+        ("lr=-1", "lr must be"),
         ("strategy=gmp", "use --strategy"),
     ],
 )
@@ -280,3 +282,107 @@ def test_embed_fit_tag_end_to_end(tmp_path, capsys):
     assert code == 0, err
     rows = list(csv.DictReader(out.splitlines()))
     assert len(rows) == 1 and {"violin", "cello", "trumpet", "tags"} <= set(rows[0])
+
+
+# -- outputs: checked before any work, never over an input, the user's umask -------------
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.fixture
+def unwritable(tmp_path, monkeypatch) -> Path:
+    """A folder this process cannot write to (os.access is told so when run as root)."""
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anywhere: make the permission check see 0555
+        real = os.access
+        monkeypatch.setattr(
+            os, "access", lambda p, mode, **kw: Path(p) != folder and real(p, mode, **kw)
+        )
+    yield folder
+    folder.chmod(0o755)
+
+
+@pytest.fixture
+def junk_model(tmp_path) -> Path:
+    # Loading it would fail: an error about --out shows the check came first.
+    path = tmp_path / "junk.skops"
+    path.write_bytes(b"not a model")
+    return path
+
+
+def test_tag_never_writes_over_an_input(junk_model, wavs, capsys):
+    audio = wavs / "short.wav"
+    before = audio.read_bytes()
+    for out in (audio, junk_model):
+        code, _, err = _run(capsys, "tag", junk_model, audio, "--out", out, "--no-progress")
+        assert code == 1 and f"--out {out} is also an input" in err, err
+        assert "not a zip" not in err  # refused before the model was opened
+    assert audio.read_bytes() == before
+    # A folder given as input counts with the files found in it.
+    code, _, err = _run(capsys, "tag", junk_model, wavs, "--out", wavs / "long.wav")
+    assert code == 1 and "is also an input" in err
+
+
+def test_tag_checks_an_unwritable_out_first(junk_model, wavs, unwritable, capsys):
+    out = unwritable / "tags.csv"
+    code, _, err = _run(capsys, "tag", junk_model, wavs, "--out", out, "--no-progress")
+    assert code == 1 and f"--out {out}: folder {unwritable} is not writable" in err, err
+    assert TEMP_SUFFIX not in err and "not a zip" not in err
+    code, _, err = _run(capsys, "tag", junk_model, wavs, "--out", unwritable / "no" / "t.csv")
+    assert code == 1 and "does not exist" in err
+
+
+def test_tag_output_follows_the_umask(model_file, wavs, tmp_path, capsys, umask_022):
+    out = tmp_path / "tags.csv"
+    code, _, err = _run(capsys, "tag", model_file, wavs / "short.wav", "--out", out,
+                        "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert out.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_tag_reads_a_pickle_model_only_when_allowed(model_file, wavs, tmp_path, capsys):
+    pickled = save(load(model_file), tmp_path / "m.joblib", read_metadata(model_file)["user"])
+    code, _, err = _run(capsys, "tag", pickled, wavs / "short.wav", "--no-progress")
+    assert code == 1 and "is a pickle file" in err and "--allow-pickle" in err
+    code, out, err = _run(
+        capsys, "tag", pickled, wavs / "short.wav", "--allow-pickle", "--no-progress"
+    )
+    assert code == 0, err
+    assert [Path(r["path"]).name for r in csv.DictReader(out.splitlines())] == ["short.wav"]
+
+
+def test_fit_never_writes_over_its_embedding_file(emb_file, tmp_path, capsys):
+    before = emb_file.read_bytes()
+    link = tmp_path / "model.skops"
+    link.symlink_to(emb_file)  # the same file under a model's name
+    code, _, err = _run(capsys, "fit", emb_file, *FAST, "--out", link)
+    assert code == 1 and "is also an input" in err and "training score" not in err
+    assert emb_file.read_bytes() == before
+    same = tmp_path / "data.skops"  # an input named like a model
+    same.write_bytes(b"never read")
+    code, _, err = _run(capsys, "fit", same, "--out", same)
+    assert code == 1 and f"--out {same} is also an input" in err
+    assert "not a readable .npz" not in err  # refused before the data were read
+
+
+def test_fit_checks_an_unwritable_out_first(tmp_path, unwritable, capsys):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"never read")
+    out = unwritable / "model.skops"
+    code, _, err = _run(capsys, "fit", junk, "--out", out)
+    assert code == 1 and f"--out {out}: folder {unwritable} is not writable" in err, err
+    assert TEMP_SUFFIX not in err and "not a readable .npz" not in err
+
+
+def test_fit_model_file_follows_the_umask(emb_file, tmp_path, capsys, umask_022):
+    out = tmp_path / "m.skops"
+    code, _, err = _run(capsys, "fit", emb_file, *FAST, "--out", out)
+    assert code == 0, err
+    assert out.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["m.skops"]

@@ -17,7 +17,10 @@ DESCRIPTION = """\
 Train a HierarchicalTagger on the embeddings and labels of an .npz file written by
 `sk-hier embed`, with the label tree stored in that file, and save the fitted model
 (.skops, or .joblib). The embedder that made the features is recorded with the
-model, so that `sk-hier tag` embeds new audio the same way.
+model, so that `sk-hier tag` embeds new audio the same way. A .joblib model is a
+pickle: `sk-hier tag` and sk_hier.load read it only when told to (--allow-pickle,
+allow_pickle=True), since loading a pickle runs code; prefer .skops. --out is
+checked before any work: it must not be the embedding file.
 """
 EPILOG = """examples:
   sk-hier fit data/train_logmel.npz --out model.skops
@@ -39,7 +42,8 @@ _RESERVED = {
 
 def add_parser(subparsers) -> None:
     """Register ``fit`` on the ``sk-hier`` sub-command parser."""
-    from ..tagger import STRATEGIES
+    # The strategy registry imports no torch: `sk-hier --help` stays fast.
+    from ..strategies import strategy_names
 
     p = subparsers.add_parser(
         "fit",
@@ -50,7 +54,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("embeddings", metavar="EMB.npz", help="embedding file with labels")
     p.add_argument(
-        "--strategy", choices=STRATEGIES, default="gmp", help="head strategy (default: gmp)"
+        "--strategy", choices=strategy_names(), default="gmp", help="head strategy (default: gmp)"
     )
     p.add_argument(
         "--param",
@@ -70,7 +74,13 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--cv", type=int, default=5, metavar="K", help="folds for --tune-thresholds (default 5)"
     )
-    p.add_argument("--out", required=True, metavar="MODEL.skops", help="model file to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="MODEL.skops",
+        help="model file to write: .skops (recommended) or .joblib (a pickle, which "
+        "`sk-hier tag` loads only with --allow-pickle)",
+    )
     p.set_defaults(func=run)
 
 
@@ -109,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     """Fit a tagger on ``args.embeddings`` and save it to ``args.out``."""
     import numpy as np
 
+    from .._io import check_output
     from ..embeddings import load_embeddings
     from ..persistence import save
     from ..tagger import HierarchicalTagger
@@ -121,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {out}: name the model file *.skops (recommended) or *.joblib.")
     if args.tune_thresholds and args.cv < 2:
         raise CLIError(f"--cv must be at least 2, got {args.cv}.")
+    check_output(out, [args.embeddings], option="--out")  # before the data are read
     data = load_embeddings(args.embeddings)
     if data.hierarchy is None or data.Y.shape[1] == 0:
         raise CLIError(
@@ -143,9 +155,16 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     model.fit(data.X, data.Y)
-    fitted = model.estimator_ if args.tune_thresholds else model
     score = model.score(data.X, data.Y)
-    metadata = {
+    path = save(model, out, _metadata(args, data, score))
+    _report(args, model, score, path)
+    return 0
+
+
+def _metadata(args: argparse.Namespace, data: Any, score: float) -> dict:
+    """What the model file records about its training: `sk-hier tag` reads the embedder."""
+    n, d = data.X.shape
+    return {
         "embedder": data.embedder,
         "training_data": {
             "file": Path(args.embeddings).name,
@@ -156,7 +175,10 @@ def run(args: argparse.Namespace) -> int:
         "training_score": float(score),
         "command": "sk-hier fit " + " ".join(shlex.quote(a) for a in _argv(args)),
     }
-    path = save(model, out, metadata)
+
+
+def _report(args: argparse.Namespace, model: Any, score: float, path: Path) -> None:
+    fitted = model.estimator_ if args.tune_thresholds else model
     history = fitted.history_
     best = [h["epoch"] for h in history if h.get("valid_loss_best")]
     stop = f", best at epoch {best[-1]}" if best and "valid_loss" in history[-1] else ""
@@ -170,7 +192,6 @@ def run(args: argparse.Namespace) -> int:
             f"sk-hier fit: tuned {int(model.tuned_.sum())} of {len(thr)} thresholds "
             f"(range {thr.min():.2f}-{thr.max():.2f})"
         )
-    return 0
 
 
 def _argv(args: argparse.Namespace) -> list[str]:

@@ -6,9 +6,7 @@ import argparse
 import csv
 import inspect
 import io
-import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,12 @@ predicted labels joined by ';'. A file longer than --window seconds is also cut 
 windows of that length (the last one ends at the end of the file), each with its own
 row (kind=window); the file's row then holds, per label, the highest probability of
 its windows (a label is in the file if it is in any window).
+
+A .skops model loads without running code from the file: it may name only the
+objects sk_hier itself saves. A pickle model (.joblib, .pkl) runs whatever code its
+author put in it when loaded, so it is refused unless --allow-pickle is given: use
+that only for a file you trust, or better, convert it to .skops once.
+--out is checked before any work: it must not be one of the inputs.
 """
 EPILOG = """examples:
   sk-hier tag model.skops song.wav
@@ -45,7 +49,11 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL.skops", help="model saved by `sk-hier fit`")
+    p.add_argument(
+        "model",
+        metavar="MODEL.skops",
+        help="model saved by `sk-hier fit` (.skops; a .joblib only with --allow-pickle)",
+    )
     p.add_argument("audio", nargs="+", metavar="AUDIO_OR_DIR", help="audio files or folders")
     p.add_argument(
         "--window",
@@ -68,8 +76,19 @@ def add_parser(subparsers) -> None:
         default="raise",
         help="a bad or missing audio file: stop with an error (default) or skip it",
     )
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="load a pickle model (.joblib, .pkl): loading one runs code chosen by whoever "
+        "wrote it, so only for files you trust (refused by default)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--out", default=None, metavar="FILE.csv", help="CSV to write (default stdout)")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE.csv",
+        help="CSV to write (default stdout); never one of the inputs",
+    )
     p.set_defaults(func=run)
 
 
@@ -165,12 +184,10 @@ def _columns(labels: tuple) -> list[str]:
     return [f"p_{name}" if name in reserved else name for name in labels]
 
 
-def run(args: argparse.Namespace) -> int:
-    """Tag ``args.audio`` with ``args.model``; returns the exit status."""
-    from tqdm.auto import tqdm
-
-    from ..embeddings import BadAudioError, SkippedAudioWarning, load_audio
-    from ..persistence import load
+def _inputs(args: argparse.Namespace) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Check the options, find the audio, and check ``--out`` against every input,
+    all before the model is loaded or any audio embedded."""
+    from .._io import check_output
 
     if not args.window >= 0:
         raise CLIError(f"--window must be >= 0 seconds, got {args.window}.")
@@ -180,7 +197,18 @@ def run(args: argparse.Namespace) -> int:
     if problems and args.on_error == "raise":
         source, reason = problems[0]
         raise CLIError(f"{source}: {reason} (use --on-error skip to tag the rest).")
-    model, meta = load(args.model, device=args.device, return_metadata=True)
+    if args.out is not None:
+        check_output(args.out, [args.model, *args.audio, *files], option="--out")
+    return files, problems
+
+
+def _model(args: argparse.Namespace) -> tuple[Any, tuple, np.ndarray, Any]:
+    """The model, its labels and thresholds, and the embedder recorded with it."""
+    from ..persistence import load
+
+    model, meta = load(
+        args.model, device=args.device, allow_pickle=args.allow_pickle, return_metadata=True
+    )
     labels, thr = _fitted_tree_and_thresholds(model, args.threshold)
     embedder = _embedder_from(meta, args.model)
     n_in = getattr(model, "n_features_in_", None)
@@ -189,29 +217,47 @@ def run(args: argparse.Namespace) -> int:
             f"The recorded embedder gives {embedder.n_features_out_} features but the model "
             f"expects {n_in}: the model metadata does not match its training features."
         )
+    return model, labels, thr, embedder
 
+
+def _embed(path: Path, embedder: Any, window: float) -> tuple[float, list, Any]:
+    """``(duration, window spans, X)`` of one file; ``BadAudioError`` if it has no audio."""
+    from ..embeddings import BadAudioError, SkippedAudioWarning, load_audio
+
+    audio, sr = load_audio(path, sr=embedder.target_sr)
+    duration = len(audio) / sr
+    spans = windows(duration, window)
+    pieces = [audio[round(a * sr) : round(b * sr)] for a, b in spans]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedAudioWarning)
+        X = embedder.transform(pieces or [audio])
+    if len(embedder.kept_indices_) == 0:
+        reason = embedder.skipped_[0][1] if embedder.skipped_ else "cannot be embedded"
+        raise BadAudioError(str(path), reason)
+    return duration, spans, X
+
+
+def run(args: argparse.Namespace) -> int:
+    """Tag ``args.audio`` with ``args.model``; returns the exit status."""
+    from tqdm.auto import tqdm
+
+    from ..embeddings import BadAudioError
+
+    files, problems = _inputs(args)
+    model, labels, thr, embedder = _model(args)
     rows: list[list[Any]] = []
     n_windows = 0
     bar = tqdm(files, desc="tag", unit="file", disable=args.no_progress, file=sys.stderr)
     try:
         for path in bar:
             try:
-                audio, sr = load_audio(path, sr=embedder.target_sr)
-                duration = len(audio) / sr
-                spans = windows(duration, args.window)
-                pieces = [audio[round(a * sr) : round(b * sr)] for a, b in spans]
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", SkippedAudioWarning)
-                    X = embedder.transform(pieces or [audio])
-                if len(embedder.kept_indices_) == 0:
-                    reason = embedder.skipped_[0][1] if embedder.skipped_ else "cannot be embedded"
-                    raise BadAudioError(str(path), reason)
+                duration, spans, X = _embed(path, embedder, args.window)
             except BadAudioError as exc:
                 if args.on_error == "raise":
                     raise CLIError(f"{exc} (use --on-error skip to tag the rest).") from None
                 problems.append((str(exc.source), exc.reason))
                 continue
-            P = np.full((len(pieces) or 1, len(labels)), np.nan)
+            P = np.full((len(spans) or 1, len(labels)), np.nan)
             P[embedder.kept_indices_] = model.predict_proba(X)
             clip = np.nanmax(P, axis=0) if spans else P[0]
             rows.append(_row(path, 0.0, duration, "clip", clip, labels, thr))
@@ -225,13 +271,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"sk-hier tag: warning: skipped {source}: {reason}", file=sys.stderr)
     if not rows:
         raise CLIError("no audio file could be tagged; nothing written.")
-    header = [*_FIXED_COLUMNS, *_columns(labels), "tags"]
-    _write_csv(args.out, header, rows)
+    _write_csv(args.out, [*_FIXED_COLUMNS, *_columns(labels), "tags"], rows)
     n_files = sum(r[3] == "clip" for r in rows)
-    where = args.out if args.out else "stdout"
     print(
         f"sk-hier tag: tagged {n_files} file{'s' * (n_files != 1)} ({n_windows} windows) "
-        f"with {len(labels)} labels; wrote {where}",
+        f"with {len(labels)} labels; wrote {args.out or 'stdout'}",
         file=sys.stderr,
     )
     return 0
@@ -252,14 +296,9 @@ def _write_csv(out: str | None, header: list, rows: list) -> None:
     if out is None:
         sys.stdout.write(buffer.getvalue())
         return
-    target = Path(out)
-    if not target.parent.is_dir():
-        raise CLIError(f"--out {out}: folder {target.parent} does not exist.")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    from .._io import atomic_write
+
     try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        atomic_write(out, buffer.getvalue())
+    except OSError as exc:  # e.g. the folder changed since the check at the start
+        raise CLIError(f"--out {out}: cannot be written ({exc.strerror or exc}).") from None
