@@ -43,6 +43,16 @@ class HierarchicalClassifierMixin:
         # Settled once in fit (``target_type_``); never re-guessed from the data.
         return self.target_type_ != "multilabel"
 
+    def __setstate__(self, state: dict) -> None:
+        # Models saved before target_type_ existed carry a private flag instead.
+        if "_class_target" in state and "target_type_" not in state:
+            flag = state.pop("_class_target")
+            n_classes = len(state.get("classes_", ()))
+            state["target_type_"] = (
+                ("binary" if n_classes <= 2 else "multiclass") if flag else "multilabel"
+            )
+        super().__setstate__(state)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True

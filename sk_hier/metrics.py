@@ -25,8 +25,18 @@ from typing import Any
 
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import average_precision_score, roc_auc_score
 
+from ._level_metrics import (
+    KINDS,
+    LevelSpec,
+    as_score,
+    as_true,
+    binarize,
+    check_pair,
+    level_metric,
+    per_label,
+    undefined,
+)
 from ._params import check_sample_weight
 from ._tree import TreeSpec
 from .hierarchy import Hierarchy
@@ -45,148 +55,6 @@ __all__ = [
     "per_label_table",
     "violation_rate",
 ]
-
-LevelSpec = str | int
-
-
-# -- input handling -------------------------------------------------------------------
-def _as_true(Y_true: Any, hierarchy: Any) -> tuple[np.ndarray, Hierarchy]:
-    """``Y_true`` as a float array over all labels (NaN = unknown) and its tree."""
-    hierarchy = as_hierarchy(hierarchy)
-    arr = None
-    if not (hasattr(Y_true, "columns") or hasattr(Y_true, "toarray")):
-        try:
-            arr = np.asarray(Y_true)
-        except (TypeError, ValueError):  # ragged label sets
-            arr = None
-    if arr is not None and arr.dtype.kind in "biuf" and arr.ndim == 2:
-        if hierarchy is None or arr.shape[1] == len(hierarchy.labels):
-            # Already over every node: keep it as given (no max-rule completion), so
-            # that a metric scores exactly the entries it is handed.
-            Y = arr.astype(float)
-            Y[Y == -1] = np.nan
-            bad = ~(np.isnan(Y) | np.isin(Y, (0.0, 1.0)))
-            if bad.any():
-                raise ValueError(
-                    "Y_true must hold 0, 1, or NaN/-1 for unknown; found "
-                    f"{sorted(set(Y[bad].tolist()))[:5]}. Binarise the targets first."
-                )
-            if hierarchy is None:
-                hierarchy = Hierarchy.flat(str(i) for i in range(Y.shape[1]))
-            return Y, hierarchy
-    # Any other format (leaf indicator, label sets, DataFrame) goes through the same
-    # encoder as fit, so metrics and estimators read targets alike.
-    Y, hierarchy = encode_targets(Y_true, hierarchy, inconsistent="propagate")
-    return Y.astype(float), hierarchy
-
-
-def _as_score(Y_score: Any, n_samples: int | None, hierarchy: Hierarchy, name: str) -> np.ndarray:
-    S = np.asarray(Y_score, dtype=float)
-    n_labels = len(hierarchy.labels)
-    if S.ndim != 2 or S.shape[1] != n_labels or (n_samples is not None and len(S) != n_samples):
-        rows = "n_samples" if n_samples is None else n_samples
-        raise ValueError(
-            f"{name} must have shape ({rows}, {n_labels}): one column per label in "
-            f"hierarchy.labels order, got shape {S.shape}. predict_proba of a fitted "
-            "sk_hier estimator returns this layout."
-        )
-    if not np.all(np.isfinite(S)):
-        raise ValueError(f"{name} contains NaN or infinite values; scores must be finite.")
-    return S
-
-
-def _check_pair(Y_true: Any, Y_score: Any, hierarchy: Any, name: str = "Y_score"):
-    Y, hierarchy = _as_true(Y_true, hierarchy)
-    return Y, _as_score(Y_score, len(Y), hierarchy, name), hierarchy
-
-
-def _binarize(S: np.ndarray, threshold: Any) -> np.ndarray:
-    """0/1 tags as the estimators' ``predict`` gives them (score >= threshold)."""
-    thr = np.asarray(threshold, dtype=float)
-    if thr.ndim not in (0, 1) or (thr.ndim == 1 and thr.shape != (S.shape[1],)):
-        raise ValueError(
-            f"threshold must be a float or one value per label ({S.shape[1]}), "
-            f"got shape {thr.shape}."
-        )
-    return (thr <= S).astype(float)
-
-
-def _columns(hierarchy: Hierarchy, level: LevelSpec) -> np.ndarray:
-    """Column indices of the labels that ``level`` selects."""
-    if isinstance(level, str):
-        names = {"leaf": hierarchy.leaves, "parent": hierarchy.inner, "all": hierarchy.labels}
-        if level not in names:
-            raise ValueError(
-                f"level must be 'leaf', 'parent', 'all' or an int depth, got {level!r}."
-            )
-        selected = names[level]
-    elif isinstance(level, int | np.integer) and not isinstance(level, bool):
-        n = hierarchy.n_levels
-        if not -n <= level < n:
-            raise ValueError(f"level {level} is out of range: the tree has {n} levels.")
-        selected = hierarchy.levels[level]
-    else:
-        raise ValueError(f"level must be 'leaf', 'parent', 'all' or an int, got {level!r}.")
-    return np.asarray([hierarchy.index(n) for n in selected], dtype=int)
-
-
-def _undefined(what: str) -> float:
-    warnings.warn(f"{what}; returning NaN.", UndefinedMetricWarning, stacklevel=3)
-    return float("nan")
-
-
-# -- per-level metrics --------------------------------------------------------------
-def _f1(y: np.ndarray, p: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
-    w = np.ones(len(y)) if sample_weight is None else sample_weight
-    tp = float(np.sum(w * ((y == 1) & (p == 1))))
-    wrong = float(np.sum(w * (y != p)))
-    return 2 * tp / (2 * tp + wrong) if 2 * tp + wrong > 0 else float("nan")
-
-
-def _per_label(Y, S, cols, fn, need_negative: bool, sample_weight=None) -> np.ndarray:
-    out = np.full(len(cols), np.nan)
-    for i, j in enumerate(cols):
-        known = ~np.isnan(Y[:, j])
-        if sample_weight is not None:
-            known &= sample_weight > 0  # a zero weight removes the sample
-        y = Y[known, j]
-        if y.sum() == 0 or (need_negative and y.all()):
-            continue
-        w = None if sample_weight is None else sample_weight[known]
-        out[i] = fn(y, S[known, j], sample_weight=w)
-    return out
-
-
-# kind: (per-label function, needs a known negative too, name in warnings)
-_KINDS = {
-    "ap": (average_precision_score, False, "average precision"),
-    "auc": (roc_auc_score, True, "ROC-AUC"),
-    "f1": (_f1, False, "F1"),
-}
-
-
-def _level_metric(Y, S, hierarchy, level, average, kind, sample_weight=None):
-    fn, need_negative, what = _KINDS[kind]
-    if average not in ("macro", "micro", None):
-        raise ValueError(f"average must be 'macro', 'micro' or None, got {average!r}.")
-    cols = _columns(hierarchy, level)
-    if average is None:
-        return _per_label(Y, S, cols, fn, need_negative, sample_weight)
-    if average == "micro":
-        sub = Y[:, cols]
-        w = np.ones(len(Y)) if sample_weight is None else sample_weight
-        W = np.broadcast_to(w[:, None], sub.shape)
-        known = ~np.isnan(sub) & (W > 0)
-        y, s = sub[known], S[:, cols][known]
-        if y.sum() == 0 or (need_negative and y.all()):
-            kind = "a positive and a negative" if need_negative else "a positive"
-            return _undefined(f"{what} (micro, level={level!r}): no known {kind} target")
-        return float(fn(y, s, sample_weight=None if sample_weight is None else W[known]))
-    values = _per_label(Y, S, cols, fn, need_negative, sample_weight)
-    if np.all(np.isnan(values)):
-        kind = "both a positive and a negative" if need_negative else "a positive"
-        return _undefined(f"{what} (macro, level={level!r}): no label has {kind} known target")
-    return float(np.nanmean(values))
 
 
 def level_average_precision(
@@ -232,9 +100,9 @@ def level_average_precision(
     >>> level_average_precision(Y, S, h, level="leaf")
     1.0
     """
-    Y, S, hierarchy = _check_pair(Y_true, Y_score, hierarchy)
+    Y, S, hierarchy = check_pair(Y_true, Y_score, hierarchy)
     w = check_sample_weight(sample_weight, len(Y))
-    return _level_metric(Y, S, hierarchy, level, average, "ap", w)
+    return level_metric(Y, S, hierarchy, level, average, "ap", w)
 
 
 def level_roc_auc(
@@ -259,9 +127,9 @@ def level_roc_auc(
     >>> level_roc_auc(Y, S)
     0.875
     """
-    Y, S, hierarchy = _check_pair(Y_true, Y_score, hierarchy)
+    Y, S, hierarchy = check_pair(Y_true, Y_score, hierarchy)
     w = check_sample_weight(sample_weight, len(Y))
-    return _level_metric(Y, S, hierarchy, level, average, "auc", w)
+    return level_metric(Y, S, hierarchy, level, average, "auc", w)
 
 
 def level_f1(
@@ -297,10 +165,10 @@ def level_f1(
     >>> round(level_f1(Y, P, average="micro"), 4)
     0.75
     """
-    Y, S, hierarchy = _check_pair(Y_true, Y_pred, hierarchy, "Y_pred")
-    P = _binarize(S, threshold)
+    Y, S, hierarchy = check_pair(Y_true, Y_pred, hierarchy, "Y_pred")
+    P = binarize(S, threshold)
     w = check_sample_weight(sample_weight, len(Y))
-    return _level_metric(Y, P, hierarchy, level, average, "f1", w)
+    return level_metric(Y, P, hierarchy, level, average, "f1", w)
 
 
 def _mean_over_levels(per_level: Callable[[int], float], n_levels: int, what: str) -> float:
@@ -310,7 +178,7 @@ def _mean_over_levels(per_level: Callable[[int], float], n_levels: int, what: st
         values = np.array([per_level(d) for d in range(n_levels)])
     missing = np.flatnonzero(np.isnan(values)).tolist()
     if len(missing) == n_levels:
-        return _undefined(f"{what}: no level has a label with a known positive")
+        return undefined(f"{what}: no level has a label with a known positive")
     if missing:
         warnings.warn(
             f"{what}: depth levels {missing} have no label with a known positive and "
@@ -341,10 +209,10 @@ def mean_level_average_precision(
     >>> mean_level_average_precision(Y, S, h)  # parents 1.0, leaves (1/2 + 1 + 1) / 3
     0.9166...
     """
-    Y, S, hierarchy = _check_pair(Y_true, Y_score, hierarchy)
+    Y, S, hierarchy = check_pair(Y_true, Y_score, hierarchy)
     w = check_sample_weight(sample_weight, len(Y))
     return _mean_over_levels(
-        lambda d: _level_metric(Y, S, hierarchy, d, "macro", "ap", w),
+        lambda d: level_metric(Y, S, hierarchy, d, "macro", "ap", w),
         hierarchy.n_levels,
         "mean level average precision",
     )
@@ -408,15 +276,15 @@ def hierarchical_precision_recall_f1(
     >>> hierarchical_precision_recall_f1([["violin"]], [[0, 0, 0, 1, 0]], h)
     (0.5, 0.5, 0.5)
     """
-    Y, hierarchy = _as_true(Y_true, hierarchy)
+    Y, hierarchy = as_true(Y_true, hierarchy)
     if not _is_numeric_rows(Y_pred):
         # Predictions given as label sets are read like targets; what they leave
         # unknown (the subtree of a parent-only label) is simply not predicted.
         Y_pred = np.nan_to_num(encode_targets(Y_pred, hierarchy)[0], nan=0.0)
-    S = _as_score(Y_pred, len(Y), hierarchy, "Y_pred")
+    S = as_score(Y_pred, len(Y), hierarchy, "Y_pred")
     A = _closure(hierarchy)
     known = ~np.isnan(Y)
-    P = ((_binarize(S, threshold) * known) @ A > 0) & known
+    P = ((binarize(S, threshold) * known) @ A > 0) & known
     T = ((np.nan_to_num(Y, nan=0.0)) @ A > 0) & known
     w = check_sample_weight(sample_weight, len(Y))
     w = np.ones((len(Y), 1)) if w is None else w[:, None]
@@ -487,7 +355,7 @@ def violation_rate(Y_score: Any, hierarchy: Any, *, tol: float = 1e-6) -> float:
     hierarchy = as_hierarchy(hierarchy)
     if hierarchy is None:
         raise ValueError("violation_rate needs the hierarchy whose edges it checks.")
-    S = _as_score(Y_score, None, hierarchy, "Y_score")
+    S = as_score(Y_score, None, hierarchy, "Y_score")
     child = [hierarchy.index(n) for n in hierarchy.labels if hierarchy.parent_of(n) is not None]
     if not child or len(S) == 0:
         return 0.0
@@ -520,7 +388,7 @@ def per_label_table(
     >>> table["label"], table["average_precision"]
     (['strings', 'violin', 'cello'], [1.0, 1.0, 1.0])
     """
-    Y, S, hierarchy = _check_pair(Y_true, Y_score, hierarchy)
+    Y, S, hierarchy = check_pair(Y_true, Y_score, hierarchy)
     cols = np.arange(len(hierarchy.labels))
     known = ~np.isnan(Y)
     return {
@@ -530,9 +398,9 @@ def per_label_table(
         "is_leaf": [n in hierarchy.leaves for n in hierarchy.labels],
         "n_known": known.sum(axis=0).astype(int).tolist(),
         "n_positive": np.nansum(Y, axis=0).astype(int).tolist(),
-        "average_precision": _per_label(Y, S, cols, *_KINDS["ap"][:2]).tolist(),
-        "roc_auc": _per_label(Y, S, cols, *_KINDS["auc"][:2]).tolist(),
-        "f1": _per_label(Y, _binarize(S, threshold), cols, *_KINDS["f1"][:2]).tolist(),
+        "average_precision": per_label(Y, S, cols, *KINDS["ap"][:2]).tolist(),
+        "roc_auc": per_label(Y, S, cols, *KINDS["auc"][:2]).tolist(),
+        "f1": per_label(Y, binarize(S, threshold), cols, *KINDS["f1"][:2]).tolist(),
     }
 
 
@@ -558,8 +426,8 @@ def level_report(
     >>> report["leaf_map"], report["parent_f1_macro"], report["violation_rate"]
     (1.0, 1.0, 0.0)
     """
-    Y, S, hierarchy = _check_pair(Y_true, Y_score, hierarchy)
-    P = _binarize(S, threshold)
+    Y, S, hierarchy = check_pair(Y_true, Y_score, hierarchy)
+    P = binarize(S, threshold)
     columns = {
         "map": (S, "macro", "ap"),
         "roc_auc": (S, "macro", "auc"),
@@ -570,7 +438,7 @@ def level_report(
     for name in ("leaf", "parent"):
         empty = name == "parent" and not hierarchy.inner  # a flat tree has no parents
         for key, (data, average, kind) in columns.items():
-            value = np.nan if empty else _level_metric(Y, data, hierarchy, name, average, kind)
+            value = np.nan if empty else level_metric(Y, data, hierarchy, name, average, kind)
             report[f"{name}_{key}"] = float(value)
     report["mean_map"] = mean_level_average_precision(Y, S, hierarchy)
     hp, hr, hf = hierarchical_precision_recall_f1(Y, P, hierarchy)
@@ -626,7 +494,7 @@ class _HierarchicalScorer:
         else:
             S = estimator.predict_proba(X)
             if needs_pred:
-                S = _binarize(np.asarray(S, dtype=float), self.threshold)
+                S = binarize(np.asarray(S, dtype=float), self.threshold)
         if fn is hierarchical_f1:
             return float(fn(Y, S, hierarchy, sample_weight=w))
         if self.level == "mean":

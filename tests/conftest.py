@@ -46,3 +46,18 @@ def data(tree):
 
 
 FAST = dict(hidden_dims=(32,), max_epochs=15, lr=5e-3, random_state=0)
+
+
+#: float32 machine epsilon: every float tolerance in the tests is a multiple of it,
+#: scaled by the size of the values compared, never a number one machine printed.
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def f32_tol(scale: float = 1.0, ulps: float = 64) -> dict:
+    """``rtol``/``atol`` for float32 results after a short chain of operations.
+
+    ``ulps`` bounds the rounding error accumulated by the chain, in units of float32
+    epsilon relative to ``scale`` (the magnitude of the values compared): a few
+    dozen operations, each off by half an ulp, stay well under 64.
+    """
+    return {"rtol": ulps * EPS32, "atol": ulps * EPS32 * max(1.0, float(scale))}
