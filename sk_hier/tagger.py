@@ -20,6 +20,7 @@ from ._params import (
     check_sample_weight,
     validate_params,
 )
+from ._rows import check_lazy_X, reads_lazily
 from .hierarchy import Hierarchy
 from .strategies import HEAD_OPTIONS, STRATEGIES, TRUNK_ACTIVATIONS
 from .targets import as_hierarchy, encode_targets, is_unnamed_indicator
@@ -50,55 +51,6 @@ def _is_thresholds(value: Any) -> bool:
 
 _REAL, _INT = numbers.Real, numbers.Integral
 _BOOL = Options(True, False)
-
-# Rows per block when X is checked without being loaded whole: about this many bytes.
-_BLOCK_BYTES = 64 * 2**20
-
-
-def _reads_lazily(X) -> bool:
-    """Whether ``X`` is to be read batch by batch rather than validated as one array.
-
-    True for chunked arrays (zarr) and for memmaps whose dtype is not float32 (which
-    ``validate_data`` would cast, that is load, whole). A float32 memmap goes through
-    ``validate_data``, which returns a view of it without copying.
-    """
-    from ._net import _is_chunked, _LazyRows
-
-    if isinstance(X, _LazyRows) or _is_chunked(X):
-        return True
-    return isinstance(X, np.memmap) and X.dtype != np.float32
-
-
-def _check_lazy_X(estimator, X, reset: bool):
-    """Validate a lazily read ``X`` block by block; return it wrapped in ``_LazyRows``.
-
-    Shape, dtype, the number of features and feature names are checked on the first
-    row with ``validate_data`` (same rules and messages as for an array);
-    finiteness is checked with ``check_array`` on blocks of about ``_BLOCK_BYTES``
-    aligned to the array's chunks, so at most one block is in memory at a time.
-    """
-    from sklearn import get_config
-    from sklearn.utils import check_array
-
-    from ._net import _LazyRows
-
-    raw = X.array if isinstance(X, _LazyRows) else X
-    validate_data(
-        estimator, np.asarray(raw[:1]), reset=reset, dtype=np.float32, ensure_min_samples=1
-    )
-    rows = _LazyRows(raw)
-    if get_config()["assume_finite"]:
-        return rows
-    n, d = rows.shape
-    step = max(1, _BLOCK_BYTES // max(1, d * np.dtype(raw.dtype).itemsize))
-    try:
-        chunk = int(raw.chunks[0])
-    except (AttributeError, TypeError, IndexError, NotImplementedError):
-        chunk = 1
-    step = max(chunk, step // chunk * chunk)
-    for start in range(0, n, step):
-        check_array(rows[start : start + step], dtype=None, input_name="X", estimator=estimator)
-    return rows
 
 
 class HierarchicalTagger(
@@ -315,8 +267,8 @@ class HierarchicalTagger(
         # Arrays (a float32 memmap included: validate_data returns a view of it, no
         # copy) are validated as usual; zarr arrays and memmaps of other dtypes are
         # checked block by block and read batch by batch (``_LazyRows``).
-        if _reads_lazily(X):
-            return _check_lazy_X(self, X, reset)
+        if reads_lazily(X):
+            return check_lazy_X(self, X, reset)
         return validate_data(self, X, reset=reset, dtype=np.float32, ensure_min_samples=1)
 
     # -- fit ----------------------------------------------------------------------
