@@ -206,7 +206,7 @@ def _count_calls(monkeypatch) -> list:
 
 
 def _cache_entries(cache: Path) -> int:
-    return sum(1 for _ in cache.rglob("output.pkl"))
+    return sum(1 for _ in cache.rglob("*.npz"))
 
 
 def test_cache_hits_by_content_and_misses_on_change(tmp_path, wavs, monkeypatch):

@@ -128,8 +128,11 @@ def test_manifest_variants_and_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_audio_dataset(tmp_path / "none.csv")
     (tmp_path / "a.wav").write_bytes(b"")
-    with pytest.raises(ValueError, match="not a single file"):
-        read_audio_dataset(tmp_path / "a.wav")
+    one = read_audio_dataset(tmp_path / "a.wav")  # a single audio file, no labels
+    assert one.paths == [tmp_path / "a.wav"] and one.hierarchy is None
+    (tmp_path / "notes.txt").write_text("not audio")
+    with pytest.raises(ValueError, match="notes.txt is not an audio file"):
+        read_audio_dataset(tmp_path / "notes.txt")
 
 
 def _rendered(folder, h, rows):
@@ -157,3 +160,37 @@ def test_rendered_folder_errors(tmp_path):
     (tmp_path / "labels.csv").write_text("clip_id,strings,violin\nc0,1,1\n")
     with pytest.raises(ValueError, match=r"missing \['brass', 'cello', 'trumpet'\]"):
         read_rendered(tmp_path)
+
+
+def test_plain_folder_and_patterns(tmp_path, monkeypatch):
+    from sk_hier.embeddings import AUDIO_SUFFIXES, read_audio_files, read_audio_folder
+
+    songs = tmp_path / "songs"
+    (songs / "b" / "deep").mkdir(parents=True)
+    for name in ["z.wav", "b/deep/a.FLAC", "b/y.mp3", "a.ogg", "cover.jpg", "b/list.csv"]:
+        (songs / name).write_bytes(b"")
+    ds = read_audio_folder(songs)
+    assert ds.clip_ids == ["a.ogg", "b/deep/a.FLAC", "b/y.mp3", "z.wav"]
+    assert ds.paths == [songs / c for c in ds.clip_ids]
+    assert ds.hierarchy is None and ds.labels == () and ds.Y.shape == (4, 0)
+    assert read_audio_dataset(songs).clip_ids == ds.clip_ids  # not rendered: plain
+    assert ".wav" in AUDIO_SUFFIXES and ".csv" not in AUDIO_SUFFIXES
+    monkeypatch.chdir(tmp_path)
+    assert read_audio_dataset("songs/**/*.*").clip_ids == [
+        "songs/a.ogg",
+        "songs/b/deep/a.FLAC",
+        "songs/b/y.mp3",
+        "songs/z.wav",
+    ]
+    both = read_audio_files(["songs/z.wav", "songs/*.wav", "songs/a.ogg"])
+    assert both.clip_ids == ["songs/z.wav", "songs/a.ogg"]  # each file once
+    with pytest.raises(FileNotFoundError, match="matches no audio file"):
+        read_audio_files(["songs/*.aiff"])
+    with pytest.raises(FileNotFoundError, match="nothing.wav does not exist"):
+        read_audio_dataset("songs/nothing.wav")
+    (tmp_path / "none").mkdir()
+    with pytest.raises(ValueError, match="holds no audio file"):
+        read_audio_folder(tmp_path / "none")
+    (songs / "render.json").write_text("{}")  # a half-written render is not plain
+    with pytest.raises(FileNotFoundError, match="not a complete rendered dataset folder"):
+        read_audio_dataset(songs)

@@ -16,7 +16,7 @@ pytest.importorskip("tinysoundfont")
 
 from sk_hier.cli import main  # noqa: E402
 from sk_hier.datasets import _synth  # noqa: E402
-from sk_hier.datasets._midi_gen import _DEAD_KEYS, _register  # noqa: E402
+from sk_hier.datasets._midi_style import _DEAD_KEYS, _register  # noqa: E402
 from sk_hier.datasets.render import (  # noqa: E402
     generate_clip_midi,
     labels_from_midi,
@@ -324,6 +324,57 @@ def test_interrupted_render_leaves_no_partial_file(rendered, tmp_path, monkeypat
     summary = render_dataset(out, n_clips=6, seed=7, duration=DUR, progress=False)
     assert summary.n_skipped == 2
     assert _files(out) == _files(rendered)
+
+
+def test_rerun_removes_only_its_own_temp_files(rendered, tmp_path):
+    from sk_hier._io import TEMP_SUFFIX
+
+    out = tmp_path / "out"
+    render_dataset(out, n_clips=2, seed=7, duration=DUR, progress=False)
+    users = [out / ".notes.tmp1", out / "audio" / ".mix.tmp", out / "midi" / ".x.wav.tmp42"]
+    for path in users:
+        path.write_text("mine")
+    # What an interrupted run leaves: the package's own temp files.
+    own = [out / f".labels.csv.a1b2{TEMP_SUFFIX}", out / "audio" / f".clip.wav.zz{TEMP_SUFFIX}"]
+    for path in own:
+        path.write_bytes(b"half a file")
+    render_dataset(out, n_clips=2, seed=7, duration=DUR, progress=False)
+    assert all(p.read_text() == "mine" for p in users)
+    assert not any(p.exists() for p in own)
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        render_dataset(tmp_path / "out", n_clips=1, seed=7, duration=1.0, progress=False)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert len(files) == 5
+    assert {p.name: p.stat().st_mode & 0o777 for p in files} == {p.name: 0o644 for p in files}
+
+
+def test_parallel_render_hands_no_worker_to_the_next_stage(tmp_path):
+    # Render workers keep their soundfont synths; if the next joblib call of the
+    # process reused them, loky would take that memory for a leak and restart them
+    # mid-run with a warning. The render ends its workers instead.
+    from joblib import Parallel, delayed
+
+    before = set(Parallel(n_jobs=2)(delayed(os.getpid)() for _ in range(8)))
+    render_dataset(tmp_path / "out", n_clips=4, seed=7, duration=1.0, progress=False, n_jobs=2)
+    after = set(Parallel(n_jobs=2)(delayed(os.getpid)() for _ in range(8)))
+    assert before and after and not before & after
+
+
+def test_out_dir_equal_to_midi_from_is_refused(rendered, capsys):
+    before = _files(rendered)
+    with pytest.raises(ValueError, match="is also midi_from"):
+        render_dataset(rendered, midi_from=rendered, soundfont="timgm6mb", progress=False)
+    argv = ["render", "--midi-from", str(rendered), "--out", str(rendered), "--quiet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"--out {rendered} is also an input" in err and "Traceback" not in err
+    assert _files(rendered) == before
 
 
 def test_load_rendered_errors(rendered, tmp_path):

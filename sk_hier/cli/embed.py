@@ -1,28 +1,35 @@
-"""``sk-hier embed``: audio (a rendered folder or a CSV manifest) -> an embedding file."""
+"""``sk-hier embed``: audio (a folder, a pattern or a CSV manifest) -> an embedding file."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import warnings
-
-import numpy as np
+from pathlib import Path
 
 from . import CLIError
 
 HELP = "embed audio into an .npz embedding file"
 DESCRIPTION = """\
-Embed the audio of a rendered dataset folder (audio/<clip_id>.wav, labels.csv,
-hierarchy.json) or of a CSV manifest (a 'path' column, relative to the CSV's folder,
-plus optional 'clip_id' and label columns such as 'strings/violin' holding 0, 1 or
-empty for unknown) into an .npz file with X, clip_ids, Y, labels, hierarchy and the
-embedder's settings. Read it back with sk_hier.embeddings.load_embeddings.
+Embed audio into an .npz file with X, clip_ids, Y, labels, hierarchy and the
+embedder's settings; read it back with sk_hier.embeddings.load_embeddings. The audio
+comes from one of:
+  a rendered dataset folder (audio/<clip_id>.wav, labels.csv, hierarchy.json);
+  a CSV manifest (a 'path' column, relative to the CSV's folder, plus optional
+    'clip_id' and label columns such as 'strings/violin' holding 0, 1 or empty for
+    unknown);
+  any other folder: every audio file in it and its sub-folders, without labels
+    (clip ids are the paths inside the folder);
+  audio files or quoted glob patterns such as 'songs/*.wav', without labels.
+The output file is checked before any work: it may not be one of the inputs.
 """
 
 EPILOG = """examples:
   sk-hier embed data/timgm6mb --out data/timgm6mb_logmel.npz
   sk-hier embed data/timgm6mb --embedder musicnn --n-jobs 2 --cache-dir ~/.cache/sk_hier \\
       --out data/timgm6mb_musicnn.npz
+  sk-hier embed ~/Music/songs --out songs.npz
+  sk-hier embed 'songs/**/*.flac' --out songs.npz
   sk-hier embed my_clips.csv --embedder musicnn --model MSD_musicnn --on-error skip \\
       --out my_clips.npz
   sk-hier embed data/timgm6mb --scheduler tcp://10.0.0.5:8786 --n-jobs -1 --out X.npz
@@ -39,7 +46,13 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", metavar="DIR|MANIFEST.csv", help="rendered folder or CSV manifest")
+    p.add_argument(
+        "source",
+        nargs="+",
+        metavar="SOURCE",
+        help="a folder (rendered or of audio files), a CSV manifest, or audio files and "
+        "quoted glob patterns",
+    )
     p.add_argument(
         "--embedder",
         choices=("logmel", "musicnn", "openl3"),
@@ -63,7 +76,11 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--batch-size", type=int, default=None, metavar="B", help="batch size")
     p.add_argument(
-        "--cache-dir", default=None, metavar="D", help="on-disk cache keyed by audio content"
+        "--cache-dir",
+        default=None,
+        metavar="D",
+        help="on-disk cache keyed by audio content and settings (plain arrays, no pickle; "
+        "a damaged entry is recomputed with a warning)",
     )
     p.add_argument(
         "--on-error",
@@ -76,12 +93,46 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Embed the audio of ``args.source`` into ``args.out``; returns the exit status."""
-    from .._dask import scheduler_context
-    from ..embeddings import SkippedAudioWarning, make_embedder, read_audio_dataset
-    from ..embeddings.io import save_embeddings
+def _read_sources(sources: list[str]):
+    """The clips to embed and the files they were listed in."""
+    from ..embeddings.io import read_audio_dataset, read_audio_files
 
+    if len(sources) == 1:
+        data = read_audio_dataset(sources[0])
+    else:
+        folders = [s for s in sources if Path(s).is_dir() or s.lower().endswith(".csv")]
+        if folders:
+            raise CLIError(
+                f"{folders[0]}: a folder or a manifest must be the only SOURCE; "
+                "run sk-hier embed once per folder or manifest."
+            )
+        data = read_audio_files(sources)
+    listed_in = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            listed_in += [source / "labels.csv", source / "hierarchy.json"]
+        elif source.is_file():
+            listed_in.append(source)
+    return data, [*listed_in, *data.paths]
+
+
+def _check_outputs(args: argparse.Namespace, inputs: list) -> None:
+    """Refuse, before any work, an --out that is an input or cannot be written."""
+    from .._io import check_output
+
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(
+            f"--out {args.out}: cannot create the folder {out.parent} ({exc.strerror or exc})."
+        ) from None
+    check_output(args.out, inputs, option="--out")
+    if args.cache_dir is not None:
+        check_output(args.cache_dir, inputs, option="--cache-dir", folder=True)
+
+
+def _embedder_params(args: argparse.Namespace) -> dict:
     if args.model is not None and args.embedder != "musicnn":
         raise CLIError("--model applies to --embedder musicnn only.")
     if args.n_jobs is not None and args.n_jobs == 0:
@@ -98,13 +149,32 @@ def run(args: argparse.Namespace) -> int:
         if args.batch_size < 1:
             raise CLIError("--batch-size must be at least 1.")
         params["batch_size"] = args.batch_size
+    return params
 
-    data = read_audio_dataset(args.source)
+
+def run(args: argparse.Namespace) -> int:
+    """Embed the audio of ``args.source`` into ``args.out``; returns the exit status."""
+    import numpy as np
+
+    from .._dask import scheduler_context
+    from ..embeddings import CorruptCacheWarning, SkippedAudioWarning, make_embedder
+    from ..embeddings.io import save_embeddings
+
+    params = _embedder_params(args)
+    data, inputs = _read_sources(args.source)
+    _check_outputs(args, inputs)
     embedder = make_embedder(args.embedder, **params)
-    with scheduler_context(args.scheduler), warnings.catch_warnings():
+    with scheduler_context(args.scheduler), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         # The skipped files are listed below, once, in the command's own words.
         warnings.simplefilter("ignore", SkippedAudioWarning)
         X = embedder.fit(None).transform([str(p) for p in data.paths])
+    shown: dict = {}  # other warnings go back through the filters, each shown once
+    for w in caught:
+        if issubclass(w.category, CorruptCacheWarning):
+            print(f"sk-hier embed: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, registry=shown)
     kept = embedder.kept_indices_
     if embedder.skipped_:
         print(
@@ -115,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         for source, reason in embedder.skipped_:
             print(f"  {source}: {reason}", file=sys.stderr)
     if len(kept) == 0:
-        raise CLIError(f"no file of {args.source} could be embedded; nothing written.")
+        raise CLIError(f"no file of {' '.join(args.source)} could be embedded; nothing written.")
     ids = np.asarray(data.clip_ids, dtype=str)[kept]
     Y = data.Y[kept] if data.hierarchy is not None else None
     out = save_embeddings(args.out, X, ids, Y, data.hierarchy, embedder.describe())

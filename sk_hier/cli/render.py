@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from . import CLIError
 
@@ -86,11 +87,15 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sk-hier render``; returns the exit status."""
+    from .._io import check_output
     from ..datasets.render import render_dataset
     from ..datasets.taxonomy import instruments_from_programs
 
     if args.n_clips is None and args.midi_from is None:
         raise CLIError("give --n-clips N (or --midi-from DIR to render existing MIDI).")
+    # Before any work: --out may not be a source, and must be a folder that can be made.
+    sources = [s for s in (args.midi_from, args.soundfont) if s and Path(s).exists()]
+    check_output(args.out, sources, option="--out", folder=True)
     instruments = None
     if args.programs is not None or args.drum_kits is not None:
         instruments = instruments_from_programs(args.programs or [], args.drum_kits or [])

@@ -36,7 +36,6 @@ EPILOG = """examples:
   sk-hier tag model.skops song.wav
   sk-hier tag model.skops clips/ more.flac --window 5 --threshold 0.4 --out tags.csv
 """
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus")
 _FIXED_COLUMNS = ("path", "start", "end", "kind")
 
 
@@ -93,28 +92,29 @@ def add_parser(subparsers) -> None:
 
 
 def find_audio(sources: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Audio files named by ``sources`` (folders searched recursively), and problems.
+    """Audio files named by ``sources`` (files, folders searched recursively, or glob
+    patterns such as ``'songs/*.wav'``), and problems.
 
-    Returns the files, in the order given (sorted within a folder), and a list of
-    ``(source, reason)`` for sources that do not exist or hold no audio.
+    Returns the files, in the order given (sorted within a folder or pattern), and a
+    list of ``(source, reason)`` for sources that do not exist or hold no audio: the
+    others are still tagged.
     """
+    from ..embeddings.io import read_audio_files, read_audio_folder
+
     files: list[Path] = []
     problems: list[tuple[str, str]] = []
     for source in sources:
-        path = Path(source)
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-            )
-            if not found:
-                problems.append(
-                    (source, f"folder holds no audio file ({', '.join(AUDIO_SUFFIXES)})")
-                )
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
+        if not Path(source).exists() and not any(c in source for c in "*?["):
             problems.append((source, "no such file or folder"))
+            continue
+        try:
+            found = (
+                read_audio_folder(source) if Path(source).is_dir() else read_audio_files([source])
+            )
+        except (OSError, ValueError) as exc:
+            problems.append((source, str(exc)))
+            continue
+        files += [Path(p) for p in found.paths if Path(p) not in files]
     return files, problems
 
 

@@ -1,4 +1,4 @@
-"""The files of a rendered folder: settings, atomic writes, labels, MIDI sources."""
+"""The files of a rendered folder: settings, labels, MIDI sources."""
 
 from __future__ import annotations
 
@@ -12,23 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from .._io import atomic_write, remove_own_temp_files
 from .._version import __version__
 from ..hierarchy import Hierarchy
 from .taxonomy import Instrument, check_instruments
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file and a rename."""
-    # A temp file in the same folder, then a rename: a reader (or a later run) sees
-    # either no file or the whole file, never a half-written one.
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def package_versions(source: str) -> dict:
@@ -118,8 +105,8 @@ def prepare_out_dir(out: Path, meta: dict) -> None:
             f"Cannot create the output folder {out}: {exc.strerror or exc}. "
             "Choose a folder you can write to."
         ) from exc
-    if not os.access(out, os.W_OK):
-        raise OSError(f"The output folder {out} is not writable; choose another --out.")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise PermissionError(f"The output folder {out} is not writable; choose another --out.")
     if (out / "render.json").is_file():
         old = read_json(out / "render.json").get("settings", {})
         new = json.loads(json.dumps(meta["settings"]))
@@ -146,10 +133,10 @@ def prepare_out_dir(out: Path, meta: dict) -> None:
             )
     for sub in ("audio", "midi"):
         (out / sub).mkdir(exist_ok=True)
-    for folder in (out, out / "audio", out / "midi"):  # temp files of an interrupted run
-        for tmp in folder.glob(".*.tmp*"):
-            tmp.unlink()
-    atomic_write(out / "render.json", (json.dumps(meta, indent=2) + "\n").encode())
+    # Temp files of an interrupted run; only the package's own, a user's files stay.
+    for folder in (out, out / "audio", out / "midi"):
+        remove_own_temp_files(folder)
+    atomic_write(out / "render.json", json.dumps(meta, indent=2) + "\n")
 
 
 def _short(value: Any) -> str:

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from .._io import atomic_write
 from ..hierarchy import Hierarchy
 from ._folder import (
-    atomic_write,
     instruments_to_json,
     label_matrix,
     midi_source,
@@ -215,6 +215,31 @@ def _render_clip(job: dict) -> tuple[str, tuple[str, ...], bool]:
     return clip_id, labels, True
 
 
+def _release_worker_processes() -> None:
+    """End the idle joblib worker processes that rendered, so the next stage starts fresh.
+
+    Each worker keeps the synth of the soundfonts it rendered with, for speed across
+    clips (FluidR3_GM is about 150 MB resident per worker). Left alive, those workers
+    serve the next joblib call of this process (embedding, fitting), and loky, which
+    takes a worker's memory after its first task as the reference, counts the synths
+    plus the new stage's own state (librosa, the musicnn network) as a leak: past
+    300 MB it stops the worker mid-run, starts another and warns "A worker stopped
+    while some jobs were given to the executor ... memory leak". Fresh workers hold
+    only what their own stage needs, and their reference includes it.
+    """
+    # joblib keeps one reusable loky executor per process; it is recreated on demand.
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        # joblib's terminate: shut the workers down (waiting for them), then remove the
+        # temp folder of memory-mapped arguments.
+        if hasattr(executor, "terminate"):
+            executor.terminate()
+        else:
+            executor.shutdown(wait=True)
+
+
 @dataclass(frozen=True)
 class RenderSummary:
     """What :func:`render_dataset` did.
@@ -332,37 +357,13 @@ def render_dataset(
     >>> import shutil; shutil.rmtree(tmp)
     """
     t0 = time.perf_counter()
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
     sample_rate = check_sample_rate(sample_rate)
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
-    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int)):
-        raise ValueError(f"n_jobs must be an int or None, got {n_jobs!r}.")
-    if n_clips is not None and (
-        isinstance(n_clips, bool) or not isinstance(n_clips, int | np.integer) or n_clips < 1
-    ):
-        raise ValueError(f"n_clips must be a positive int, got {n_clips!r}.")
-    if not (isinstance(duration, int | float) and 0.5 <= duration <= 600):
-        raise ValueError(f"duration must be a number of seconds in [0.5, 600], got {duration!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+    _check_args(n_clips, seed, duration, source, n_jobs)
     sf_name, sf_path = resolve_soundfont(soundfont)
     get_engine(sf_path, sample_rate)  # load now: a corrupt file fails before any work
-    if midi_from is not None:
-        clip_ids, midi_paths, duration, instruments, origin = midi_source(
-            midi_from, n_clips, duration, instruments
-        )
-        generator = None
-    else:
-        if n_clips is None:
-            raise ValueError("n_clips is required unless midi_from is given.")
-        instruments = check_instruments(instruments)
-        clip_ids = [_CLIP_ID.format(i) for i in range(int(n_clips))]
-        midi_paths = [None] * len(clip_ids)
-        origin = None
-        generator = GENERATOR_VERSION
+    clip_ids, midi_paths, duration, instruments, origin = _clips(
+        out_dir, n_clips, duration, instruments, midi_from
+    )
     hierarchy = make_instrument_hierarchy(instruments)
     versions = package_versions(source)
     settings = {
@@ -370,7 +371,7 @@ def render_dataset(
         "source": source if midi_from is None else "midi",
         "seed": int(seed) if midi_from is None else None,
         "duration": float(duration),
-        "generator": generator,
+        "generator": GENERATOR_VERSION if midi_from is None else None,
         "midi_from": origin,
         "sample_rate": sample_rate,
         "soundfont": {"name": sf_name, "file": sf_path.name, "sha256": sha256_of(sf_path)},
@@ -386,42 +387,21 @@ def render_dataset(
         "versions": versions,
     }
     prepare_out_dir(out, meta)
+    common = {
+        "out_dir": str(out),
+        "seed": int(seed),
+        "source": source,
+        "duration": float(duration),
+        "instruments": instruments,
+        "soundfont": str(sf_path),
+        "sample_rate": sample_rate,
+    }
     jobs = [
-        {
-            "out_dir": str(out),
-            "clip_id": cid,
-            "index": i,
-            "midi_src": src,
-            "seed": int(seed),
-            "source": source,
-            "duration": float(duration),
-            "instruments": instruments,
-            "soundfont": str(sf_path),
-            "sample_rate": sample_rate,
-        }
+        {**common, "clip_id": cid, "index": i, "midi_src": src}
         for i, (cid, src) in enumerate(zip(clip_ids, midi_paths))
     ]
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_render_clip)(job) for job in jobs
-    )
-    labels: dict[str, tuple] = {}
-    n_rendered = 0
-    bar = tqdm(
-        results, total=len(jobs), desc=f"render ({sf_name})", unit="clip", disable=not progress
-    )
-    for clip_id, names, rendered in bar:
-        labels[clip_id] = names
-        n_rendered += rendered
-    Y = label_matrix(hierarchy, [labels[c] for c in clip_ids])
-    rows = [[cid, *map(str, row)] for cid, row in zip(clip_ids, Y.tolist())]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["clip_id", *hierarchy.labels])
-    writer.writerows(rows)
-    atomic_write(out / "hierarchy.json", (hierarchy.to_json() + "\n").encode())
-    atomic_write(out / "labels.csv", buf.getvalue().encode())
-    meta["complete"] = True
-    atomic_write(out / "render.json", (json.dumps(meta, indent=2) + "\n").encode())
+    labels, n_rendered = _run_jobs(jobs, n_jobs, f"render ({sf_name})", progress)
+    _write_tables(out, hierarchy, clip_ids, labels, meta)
     return RenderSummary(
         out_dir=out,
         n_clips=len(clip_ids),
@@ -430,6 +410,69 @@ def render_dataset(
         audio_seconds=n_rendered * float(duration),
         seconds=time.perf_counter() - t0,
     )
+
+
+def _check_args(n_clips: Any, seed: Any, duration: Any, source: Any, n_jobs: Any) -> None:
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int)):
+        raise ValueError(f"n_jobs must be an int or None, got {n_jobs!r}.")
+    if n_clips is not None and (
+        isinstance(n_clips, bool) or not isinstance(n_clips, int | np.integer) or n_clips < 1
+    ):
+        raise ValueError(f"n_clips must be a positive int, got {n_clips!r}.")
+    if not (isinstance(duration, int | float) and 0.5 <= duration <= 600):
+        raise ValueError(f"duration must be a number of seconds in [0.5, 600], got {duration!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+
+
+def _clips(out_dir, n_clips, duration, instruments, midi_from):
+    """Clip ids, MIDI sources (None: compose), duration, taxonomy and MIDI origin."""
+    if midi_from is None:
+        if n_clips is None:
+            raise ValueError("n_clips is required unless midi_from is given.")
+        clip_ids = [_CLIP_ID.format(i) for i in range(int(n_clips))]
+        return clip_ids, [None] * len(clip_ids), duration, check_instruments(instruments), None
+    if Path(midi_from).expanduser().resolve() == Path(out_dir).expanduser().resolve():
+        raise ValueError(
+            f"out_dir {out_dir} is also midi_from: render into another folder, so the "
+            "source MIDI is never written over."
+        )
+    return midi_source(midi_from, n_clips, duration, instruments)
+
+
+def _run_jobs(jobs: list[dict], n_jobs, desc: str, progress: bool) -> tuple[dict, int]:
+    """Render every clip (in parallel); returns the labels by clip id and the count."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_render_clip)(job) for job in jobs
+    )
+    labels: dict[str, tuple] = {}
+    n_rendered = 0
+    for clip_id, names, rendered in tqdm(
+        results, total=len(jobs), desc=desc, unit="clip", disable=not progress
+    ):
+        labels[clip_id] = names
+        n_rendered += rendered
+    if n_jobs != 1:
+        _release_worker_processes()
+    return labels, n_rendered
+
+
+def _write_tables(out: Path, hierarchy: Hierarchy, clip_ids, labels: dict, meta: dict) -> None:
+    """hierarchy.json, labels.csv, then render.json marked complete (written last)."""
+    Y = label_matrix(hierarchy, [labels[c] for c in clip_ids])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["clip_id", *hierarchy.labels])
+    writer.writerows([cid, *map(str, row)] for cid, row in zip(clip_ids, Y.tolist()))
+    atomic_write(out / "hierarchy.json", hierarchy.to_json() + "\n")
+    atomic_write(out / "labels.csv", buf.getvalue())
+    meta["complete"] = True
+    atomic_write(out / "render.json", json.dumps(meta, indent=2) + "\n")
 
 
 def load_rendered(

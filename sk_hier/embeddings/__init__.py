@@ -3,9 +3,10 @@
 ``LogMelEmbedder`` (log-mel + MFCC statistics; fast, the offline default),
 ``MusicnnEmbedder`` (the pretrained musicnn networks, ported to PyTorch) and
 ``OpenL3Embedder`` (when ``openl3`` is installed) share loading, validation,
-batching, a content-keyed cache, ``n_jobs`` and ``on_error``. Embedding files
-(``.npz``) are written by :func:`save_embeddings` and read by
-:func:`load_embeddings`.
+batching, a content-keyed on-disk cache (plain arrays, no pickle), ``n_jobs`` and
+``on_error``. Embedding files (``.npz``) are written by :func:`save_embeddings` and
+read by :func:`load_embeddings`; :func:`read_audio_dataset` lists the audio of a
+rendered folder, a CSV manifest, a plain folder or a glob pattern.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import AudioEmbedder, BadAudioError, SkippedAudioWarning, load_audio, pool_frames
+from ._cache import CorruptCacheWarning
 from .io import (
+    AUDIO_SUFFIXES,
     AudioDataset,
     EmbeddingSet,
     load_embeddings,
     read_audio_dataset,
+    read_audio_files,
+    read_audio_folder,
     read_manifest,
     read_rendered,
     save_embeddings,
@@ -33,11 +38,13 @@ from .musicnn import (
 from .openl3 import OpenL3Embedder, openl3_frames
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "EMBEDDERS",
     "MUSICNN_MODELS",
     "AudioDataset",
     "AudioEmbedder",
     "BadAudioError",
+    "CorruptCacheWarning",
     "EmbeddingSet",
     "LogMelEmbedder",
     "MusicnnEmbedder",
@@ -53,6 +60,8 @@ __all__ = [
     "openl3_frames",
     "pool_frames",
     "read_audio_dataset",
+    "read_audio_files",
+    "read_audio_folder",
     "read_manifest",
     "read_rendered",
     "save_embeddings",

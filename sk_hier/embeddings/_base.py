@@ -1,14 +1,13 @@
 """Shared machinery of the audio embedders.
 
-Loading and validating audio, frame -> clip pooling, batching across clips, the
-on-disk cache keyed by audio content, ``n_jobs`` and ``on_error`` handling, and the
+Loading and validating audio, frame -> clip pooling, batching across clips, lookups
+in the on-disk cache (:mod:`._cache`), ``n_jobs`` and ``on_error`` handling, and the
 progress bar. A concrete embedder says only how a batch of mono waveforms at its own
 sample rate becomes a batch of vectors.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -19,6 +18,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+
+from ._cache import EmbeddingCache, content_key, warn_cache_problems
 
 __all__ = [
     "POOLINGS",
@@ -250,28 +251,6 @@ def _check_pooling(pooling: Any) -> tuple[str, ...]:
     return pooling
 
 
-# -- the cache -------------------------------------------------------------------------
-def _embedding_for(content_key: str, settings: str, compute: Any) -> np.ndarray:
-    """The cached function: its result depends on the audio content and the settings.
-
-    ``compute`` is left out of joblib's hash, so a renamed file (same content) hits
-    and a changed file (new content hash) misses. Only successful results reach this
-    function: a file that failed to load never leaves a cache entry.
-    """
-    return compute()
-
-
-def _content_key(data: bytes | np.ndarray, sr: int | None = None) -> str:
-    h = hashlib.sha256()
-    if isinstance(data, np.ndarray):
-        h.update(b"waveform:%d:" % int(sr or 0))
-        h.update(np.ascontiguousarray(data, dtype=np.float32).tobytes())
-    else:
-        h.update(b"file:")
-        h.update(data)
-    return h.hexdigest()
-
-
 # -- inputs ------------------------------------------------------------------------------
 @dataclass
 class _Item:
@@ -483,9 +462,14 @@ class AudioEmbedder(TransformerMixin, BaseEstimator):
                 if it.path is not None and not os.path.isfile(it.path):
                     _read_bytes(it.path)  # raises the precise error
                     raise BadAudioError(it.source, "not a regular file")
+        cache = self._cache()
+        if cache is not None:
+            cache.prepare()  # an unwritable cache_dir fails here, before the work
         rows: dict[int, np.ndarray] = {}
         skipped: list[tuple[str, str]] = []
-        for result in self._run(items):
+        cache_problems: list[str] = []
+        for result, problems in self._run(items, cache):
+            cache_problems += problems
             for index, value in result:
                 if isinstance(value, BadAudioError):
                     if self.on_error == "raise":
@@ -493,6 +477,7 @@ class AudioEmbedder(TransformerMixin, BaseEstimator):
                     skipped.append((value.source, value.reason))
                 else:
                     rows[index] = value
+        warn_cache_problems(cache_problems)
         kept = np.array(sorted(rows), dtype=np.intp)
         self.kept_indices_ = kept
         self.skipped_ = skipped
@@ -512,7 +497,7 @@ class AudioEmbedder(TransformerMixin, BaseEstimator):
     def _clips_per_task(self) -> int:
         return int(self.batch_size or self._default_clips_per_task)
 
-    def _run(self, items: list[_Item]):
+    def _run(self, items: list[_Item], cache: EmbeddingCache | None):
         from joblib import Parallel, delayed
         from tqdm.auto import tqdm
 
@@ -527,20 +512,19 @@ class AudioEmbedder(TransformerMixin, BaseEstimator):
         )
         try:
             parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
-            for result in parallel(delayed(_process_chunk)(self, chunk) for chunk in chunks):
+            tasks = (delayed(_process_chunk)(self, chunk, cache) for chunk in chunks)
+            for result, problems in parallel(tasks):
                 bar.update(len(result))
-                yield result
+                yield result, problems
         finally:
             bar.close()
 
-    def _memorized(self):
+    def _cache(self) -> EmbeddingCache | None:
+        """The cache of these settings in ``cache_dir``, or None without one."""
         if self.cache_dir is None:
             return None
-        from joblib import Memory
-
-        return Memory(location=os.fspath(self.cache_dir), verbose=0).cache(
-            _embedding_for, ignore=["compute"]
-        )
+        n_features = len(self.get_feature_names_out())
+        return EmbeddingCache(self.cache_dir, self._settings_key(), n_features)
 
     def _settings_key(self) -> str:
         record = {
@@ -551,42 +535,62 @@ class AudioEmbedder(TransformerMixin, BaseEstimator):
         return json.dumps(record, sort_keys=True, default=str)
 
 
-def _process_chunk(embedder: AudioEmbedder, chunk: list[_Item]) -> list[tuple[int, Any]]:
-    """Load, validate, look up, embed and store one chunk of clips (runs in a worker)."""
-    cached_fn = embedder._memorized()
-    settings = embedder._settings_key()
+def _load_item(
+    it: _Item, embedder: AudioEmbedder, cache: EmbeddingCache | None, problems: list[str]
+) -> tuple[str, np.ndarray | None, np.ndarray | None]:
+    """``(content key, cached vector or None, audio at target_sr or None)`` of one input.
+
+    Raises BadAudioError for an input that cannot be embedded.
+    """
+    if it.path is not None:
+        data = _read_bytes(it.path)
+        key = content_key(data)
+    else:
+        sr = int(embedder.sample_rate)
+        audio = np.asarray(it.waveform, dtype=np.float32)
+        key = content_key(audio, sr)
+    if cache is not None:
+        vector, problem = cache.load(key)
+        if vector is not None:
+            return key, vector, None
+        if problem is not None:
+            problems.append(problem)
+    if it.path is not None:
+        audio, sr = _decode(data, it.source)
+    audio = _validate(audio, sr, it.source, embedder.silence_threshold)
+    return key, None, _resample(audio, sr, embedder.target_sr)
+
+
+def _process_chunk(
+    embedder: AudioEmbedder, chunk: list[_Item], cache: EmbeddingCache | None
+) -> tuple[list[tuple[int, Any]], list[str]]:
+    """Load, validate, look up, embed and store one chunk of clips (runs in a worker).
+
+    Returns ``(index, vector or BadAudioError)`` per clip and the cache problems met;
+    warnings are left to the main process, where the caller can see them.
+    """
     out: dict[int, Any] = {}
+    problems: list[str] = []
     todo: list[tuple[_Item, str, np.ndarray]] = []
     for it in chunk:
         try:
-            if it.path is not None:
-                data = _read_bytes(it.path)
-                key = _content_key(data)
-                if cached_fn is not None and cached_fn.check_call_in_cache(key, settings, None):
-                    out[it.index] = cached_fn(key, settings, None)
-                    continue
-                audio, sr = _decode(data, it.source)
-            else:
-                sr = int(embedder.sample_rate)
-                audio = np.asarray(it.waveform, dtype=np.float32)
-                key = _content_key(audio, sr)
-                if cached_fn is not None and cached_fn.check_call_in_cache(key, settings, None):
-                    out[it.index] = cached_fn(key, settings, None)
-                    continue
-            audio = _validate(audio, sr, it.source, embedder.silence_threshold)
-            audio = _resample(audio, sr, embedder.target_sr)
+            key, vector, audio = _load_item(it, embedder, cache, problems)
         except BadAudioError as exc:
             out[it.index] = exc
             continue
-        todo.append((it, key, audio))
+        if vector is not None:
+            out[it.index] = vector
+        else:
+            todo.append((it, key, audio))
     if todo:
         sr = embedder.target_sr
         if sr is None:
             raise RuntimeError("an embedder must set target_sr")
         vectors = embedder._embed_batch([audio for _, _, audio in todo], sr)
         for (it, key, _), vec in zip(todo, vectors):
-            vec = np.asarray(vec, dtype=np.float32)
-            if cached_fn is not None:
-                vec = cached_fn(key, settings, lambda v=vec: v)
-            out[it.index] = vec
-    return [(it.index, out[it.index]) for it in chunk]
+            out[it.index] = np.asarray(vec, dtype=np.float32)
+            # Only successful results reach the cache: a bad file leaves no entry.
+            problem = None if cache is None else cache.store(key, out[it.index])
+            if problem is not None:
+                problems.append(problem)
+    return [(it.index, out[it.index]) for it in chunk], problems

@@ -6,33 +6,45 @@ float with NaN for unknown, ``labels`` (the hierarchy's labels, the columns of `
 and settings). Only plain arrays and strings are stored, so loading needs no pickle.
 
 Audio lists come from a rendered folder (``audio/<clip_id>.wav``, ``labels.csv``,
-``hierarchy.json``) or from a user's CSV manifest (a ``path`` column, optionally a
-``clip_id`` column and one column per label).
+``hierarchy.json``), from a user's CSV manifest (a ``path`` column, optionally a
+``clip_id`` column and one column per label), or, without labels, from a folder of
+audio files or glob patterns.
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
-import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import atomic_path
 from ..hierarchy import Hierarchy
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "AudioDataset",
     "EmbeddingSet",
     "load_embeddings",
     "read_audio_dataset",
+    "read_audio_files",
+    "read_audio_folder",
     "read_manifest",
     "read_rendered",
     "save_embeddings",
 ]
+
+#: File name endings (lower case) taken for audio when a folder or pattern is searched.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus")
+# What marks a folder as rendered: with any of these, it is read as one (and a
+# half-written render is reported as such instead of being embedded without labels).
+_RENDERED_MARKS = ("labels.csv", "hierarchy.json", "render.json")
 
 _KEYS = ("X", "clip_ids", "Y", "labels", "hierarchy", "embedder")
 _RESERVED = ("path", "clip_id")
@@ -186,16 +198,16 @@ def save_embeddings(
         "embedder": np.asarray(json.dumps(embedder or {}, sort_keys=True, default=str)),
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            # A file object: given a name, np.savez would add ".npz" to the temp file's.
             np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    except OSError as exc:
+        # Name the user's path, not the hidden temp file the error was raised on.
+        raise type(exc)(
+            f"{path}: cannot write the embedding file ({exc.strerror or exc})"
+        ) from None
     return path
 
 
@@ -401,9 +413,10 @@ def read_rendered(folder: str | os.PathLike) -> AudioDataset:
     for p in (hier_path, labels_path):
         if not p.is_file():
             raise FileNotFoundError(
-                f"{folder} is not a rendered dataset folder: {p.name} is missing (expected "
-                "audio/<clip_id>.wav, labels.csv and hierarchy.json; for your own audio "
-                "pass a CSV manifest with a 'path' column)."
+                f"{folder} is not a complete rendered dataset folder: {p.name} is missing "
+                "(expected audio/<clip_id>.wav, labels.csv and hierarchy.json; finish an "
+                "interrupted render by running it again). For your own audio give a CSV "
+                "manifest with a 'path' column, or a folder without these files."
             )
     try:
         hierarchy = Hierarchy.from_json(hier_path.read_text(encoding="utf-8"))
@@ -429,8 +442,114 @@ def read_rendered(folder: str | os.PathLike) -> AudioDataset:
     return AudioDataset(paths, ids, Y, hierarchy)
 
 
+def _has_magic(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def _unlabelled(paths: list[Path], ids: list[str]) -> AudioDataset:
+    return AudioDataset(paths, ids, np.zeros((len(paths), 0), dtype=np.float32), None)
+
+
+def _is_audio(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_SUFFIXES and path.is_file()
+
+
+def read_audio_folder(folder: str | os.PathLike) -> AudioDataset:
+    """Every audio file under ``folder``, without labels.
+
+    The folder is searched recursively for names ending in one of
+    :data:`AUDIO_SUFFIXES` (any case); files are sorted by path and their clip ids
+    are their paths relative to ``folder``, with ``/`` separators.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` is not a folder.
+    ValueError
+        If it holds no audio file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sk_hier.embeddings import read_audio_folder
+    >>> d = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(d, "live"))
+    >>> for name in ("b.wav", "a.flac", os.path.join("live", "c.WAV"), "cover.jpg"):
+    ...     open(os.path.join(d, name), "wb").close()
+    >>> ds = read_audio_folder(d)
+    >>> ds.clip_ids, ds.Y.shape, ds.hierarchy
+    (['a.flac', 'b.wav', 'live/c.WAV'], (3, 0), None)
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder.")
+    found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if _is_audio(p))
+    if not found:
+        raise ValueError(
+            f"{folder} holds no audio file (searched it and its sub-folders for "
+            f"{', '.join(AUDIO_SUFFIXES)}); give a folder of audio files, a rendered "
+            "folder (labels.csv, hierarchy.json) or a CSV manifest with a 'path' column."
+        )
+    return _unlabelled([folder / f for f in found], found)
+
+
+def read_audio_files(patterns: Iterable[str | os.PathLike]) -> AudioDataset:
+    """Audio files named by paths or glob patterns, without labels.
+
+    A pattern (``*``, ``?``, ``[...]``; ``**`` crosses folders) gives the audio files
+    it matches, sorted; a plain path gives itself. Clip ids are the paths as matched
+    (as written, relative or absolute); a file named twice is taken once.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist or a pattern matches no audio file.
+    ValueError
+        If a path is not an audio file (by its suffix, see :data:`AUDIO_SUFFIXES`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sk_hier.embeddings import read_audio_files
+    >>> d = tempfile.mkdtemp()
+    >>> for name in ("b.wav", "a.wav", "notes.txt"):
+    ...     open(os.path.join(d, name), "wb").close()
+    >>> ds = read_audio_files([os.path.join(d, "*")])
+    >>> [os.path.basename(c) for c in ds.clip_ids], ds.labels
+    (['a.wav', 'b.wav'], ())
+    """
+    ids: list[str] = []
+    for pattern in map(os.fspath, patterns):
+        if _has_magic(pattern) and not os.path.exists(pattern):
+            matched = sorted(m for m in glob.glob(pattern, recursive=True) if _is_audio(Path(m)))
+            if not matched:
+                raise FileNotFoundError(
+                    f"the pattern {pattern!r} matches no audio file "
+                    f"({', '.join(AUDIO_SUFFIXES)}); check the folder and the pattern."
+                )
+        elif not os.path.exists(pattern):
+            raise FileNotFoundError(f"{pattern} does not exist.")
+        elif not _is_audio(Path(pattern)):
+            raise ValueError(
+                f"{pattern} is not an audio file (names end in {', '.join(AUDIO_SUFFIXES)}); "
+                "give audio files, a folder of them, a quoted pattern such as "
+                "'songs/*.wav', a rendered folder or a CSV manifest."
+            )
+        else:
+            matched = [pattern]
+        ids += [m for m in matched if m not in ids]
+    if not ids:
+        raise ValueError("no audio file given.")
+    return _unlabelled([Path(i) for i in ids], ids)
+
+
 def read_audio_dataset(source: str | os.PathLike) -> AudioDataset:
-    """A rendered folder or a CSV manifest, whichever ``source`` is.
+    """Audio to embed, from whichever ``source`` is.
+
+    A rendered folder (it holds ``labels.csv`` / ``hierarchy.json``) is read by
+    :func:`read_rendered`; a CSV file by :func:`read_manifest`; any other folder by
+    :func:`read_audio_folder` (every audio file in it, no labels); an audio file or a
+    glob pattern by :func:`read_audio_files`.
 
     Examples
     --------
@@ -445,12 +564,16 @@ def read_audio_dataset(source: str | os.PathLike) -> AudioDataset:
     """
     source = Path(source)
     if source.is_dir():
-        return read_rendered(source)
-    if source.suffix.lower() == ".csv":
+        if any((source / mark).exists() for mark in _RENDERED_MARKS):
+            return read_rendered(source)
+        return read_audio_folder(source)
+    if source.suffix.lower() == ".csv" and source.exists():
         return read_manifest(source)
-    if not source.exists():
-        raise FileNotFoundError(f"{source} does not exist (give a rendered folder or a .csv).")
-    raise ValueError(
-        f"{source}: give a rendered dataset folder or a CSV manifest (.csv) with a 'path' "
-        "column, not a single file."
-    )
+    if source.suffix.lower() == ".csv":
+        raise FileNotFoundError(f"{source} does not exist.")
+    if not source.exists() and not _has_magic(os.fspath(source)):
+        raise FileNotFoundError(
+            f"{source} does not exist (give a folder, a rendered folder, a CSV manifest, "
+            "an audio file or a quoted pattern such as 'songs/*.wav')."
+        )
+    return read_audio_files([source])
