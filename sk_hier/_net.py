@@ -15,8 +15,10 @@ from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 
 from ._rows import LazyRows as _LazyRows
 from ._rows import is_chunked as _is_chunked
+from ._tree import TreeSpec
+from .strategies import STRATEGIES
 
-__all__ = ["ArrayDataset", "BatchIterator", "TaggerNet"]
+__all__ = ["ArrayDataset", "BatchIterator", "TaggerNet", "build_net"]
 
 
 def _as_source(X):
@@ -161,3 +163,102 @@ class TaggerNet(NeuralNet):
         with torch.set_grad_enabled(training):
             for xb, _ in self.get_iterator(dataset, training=False):
                 yield self.infer(xb).to(device)
+
+
+# -- building the net of a HierarchicalTagger ------------------------------------------
+def _trunk_options(tagger) -> dict:
+    dims = (tagger.hidden_dims,) if isinstance(tagger.hidden_dims, int) else tagger.hidden_dims
+    return dict(
+        hidden_dims=tuple(int(h) for h in dims),
+        dropout=float(tagger.dropout),
+        activation=tagger.activation,
+        normalization=tagger.normalization,
+        input_dropout=float(tagger.input_dropout),
+        input_noise=float(tagger.input_noise),
+        linear_skip=bool(tagger.linear_skip),
+    )
+
+
+def _pos_weight(tagger, y_arr: np.ndarray) -> np.ndarray | None:
+    if tagger.pos_weight != "balanced":
+        return None
+    T = y_arr[:, :-1]
+    pos = np.nansum(T, axis=0)
+    neg = np.sum(T == 0, axis=0)
+    return np.where(pos > 0, neg / np.maximum(pos, 1), 1.0).astype(np.float32)
+
+
+def _module_and_criterion(tagger, y_arr: np.ndarray) -> tuple[dict, TreeSpec | None]:
+    """skorch's module/criterion arguments for the tagger's settings, and the tree spec."""
+    from .heads import ClassNet, HierarchicalNet
+    from .losses import HierarchicalBCELoss, WeightedCrossEntropy, node_weights
+
+    trunk = {f"module__{k}": v for k, v in _trunk_options(tagger).items()}
+    if tagger.target_type_ != "multilabel":
+        return dict(
+            module=ClassNet,
+            module__n_classes=len(tagger.classes_),
+            criterion=WeightedCrossEntropy,
+            **trunk,
+        ), None
+    spec = TreeSpec.from_hierarchy(tagger.hierarchy_)
+    strategy = STRATEGIES[tagger.strategy]
+    head = strategy.head_options(tagger.get_params())
+    return dict(
+        module=HierarchicalNet,
+        module__spec=spec,
+        module__strategy=tagger.strategy,
+        criterion=HierarchicalBCELoss,
+        criterion__spec=spec,
+        criterion__node_weight=node_weights(spec, tagger.level_weights),
+        criterion__train_inner=strategy.trains_parents,
+        criterion__consistency_weight=tagger.consistency_weight,
+        criterion__pos_weight=_pos_weight(tagger, y_arr),
+        **trunk,
+        **{f"module__{k}": v for k, v in head.items()},
+    ), spec
+
+
+def _train_split(tagger, n: int, val, seed: int):
+    """skorch's ``train_split``: the given validation set, a seeded hold-out, or none."""
+    if val is not None:
+        valid = ArrayDataset(*val)
+        return lambda ds, y=None: (ds, valid)
+    if not tagger.early_stopping:
+        return None
+    n_val = round(tagger.validation_fraction * n)
+    if n_val < 1 or n - n_val < 1:
+        return None
+    perm = np.random.default_rng(seed).permutation(n)
+    val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    return lambda ds, y=None: (Subset(ds, tr_idx), Subset(ds, val_idx))
+
+
+def build_net(tagger, X, y_arr: np.ndarray, val, seed: int) -> tuple[TaggerNet, TreeSpec | None]:
+    """The unfitted skorch net for ``tagger``'s parameters, and the tree spec it uses."""
+    from skorch.callbacks import EarlyStopping, ProgressBar
+
+    modules, spec = _module_and_criterion(tagger, y_arr)
+    train_split = _train_split(tagger, len(X), val, seed)
+    callbacks = []
+    if tagger.early_stopping:
+        monitor = "valid_loss" if train_split is not None else "train_loss"
+        stop = EarlyStopping(monitor=monitor, patience=tagger.patience, load_best=True)
+        callbacks.append(("early_stopping", stop))
+    if tagger.verbose >= 2:
+        callbacks.append(("progress", ProgressBar()))
+    net = TaggerNet(
+        **modules,
+        module__n_features=X.shape[1],
+        optimizer=torch.optim.Adam,
+        optimizer__weight_decay=tagger.weight_decay,
+        lr=tagger.lr,
+        batch_size=int(tagger.batch_size),
+        max_epochs=int(tagger.max_epochs),
+        train_split=train_split,
+        callbacks=callbacks,
+        device=tagger.device,
+        verbose=int(tagger.verbose),
+        seed=seed,
+    )
+    return net, spec

@@ -33,8 +33,26 @@ def log1mexp(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x > _LOG_HALF, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
 
 
+class GaussianNoise(nn.Module):
+    """Adds ``N(0, std^2)`` noise to its input while training; the identity otherwise."""
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        self.std = float(std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.std > 0:
+            return x + self.std * torch.randn_like(x)
+        return x
+
+
 class Trunk(nn.Module):
-    """MLP ``x -> z``: Linear, optional normalisation, activation, dropout per layer."""
+    """``x -> z``: input noise and dropout, then an MLP (Linear, optional normalisation,
+    activation, dropout per layer), plus an optional linear skip from the input.
+
+    ``hidden_dims=()`` makes the trunk the identity (after the input regularisers):
+    the heads then sit on the input, a jointly trained linear model.
+    """
 
     def __init__(
         self,
@@ -43,8 +61,13 @@ class Trunk(nn.Module):
         dropout: float = 0.2,
         activation: str = "relu",
         normalization: str | None = None,
+        input_dropout: float = 0.0,
+        input_noise: float = 0.0,
+        linear_skip: bool = False,
     ) -> None:
         super().__init__()
+        self.noise = GaussianNoise(input_noise)
+        self.input_dropout = nn.Dropout(input_dropout) if input_dropout > 0 else nn.Identity()
         layers, width = [], n_features
         for h in hidden_dims:
             layers.append(nn.Linear(width, h))
@@ -57,10 +80,15 @@ class Trunk(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width = h
         self.net = nn.Sequential(*layers)
+        # The skip is a linear model of the input beside the MLP: on small data the
+        # heads can lean on it while the MLP learns only what is not linear.
+        self.skip = nn.Linear(n_features, width, bias=False) if linear_skip and layers else None
         self.out_dim = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        x = self.input_dropout(self.noise(x))
+        z = self.net(x)
+        return z if self.skip is None else z + self.skip(x)
 
 
 def _buf(module: nn.Module, name: str, value: np.ndarray) -> None:
@@ -253,10 +281,22 @@ class HierarchicalNet(nn.Module):
         dropout: float = 0.2,
         activation: str = "relu",
         normalization: str | None = None,
+        input_dropout: float = 0.0,
+        input_noise: float = 0.0,
+        linear_skip: bool = False,
         **head_options,
     ) -> None:
         super().__init__()
-        self.trunk = Trunk(n_features, hidden_dims, dropout, activation, normalization)
+        self.trunk = Trunk(
+            n_features,
+            hidden_dims,
+            dropout,
+            activation,
+            normalization,
+            input_dropout,
+            input_noise,
+            linear_skip,
+        )
         self.head = STRATEGIES[strategy].build(spec, self.trunk.out_dim, head_options)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -277,9 +317,21 @@ class ClassNet(nn.Module):
         dropout: float = 0.2,
         activation: str = "relu",
         normalization: str | None = None,
+        input_dropout: float = 0.0,
+        input_noise: float = 0.0,
+        linear_skip: bool = False,
     ) -> None:
         super().__init__()
-        self.trunk = Trunk(n_features, hidden_dims, dropout, activation, normalization)
+        self.trunk = Trunk(
+            n_features,
+            hidden_dims,
+            dropout,
+            activation,
+            normalization,
+            input_dropout,
+            input_noise,
+            linear_skip,
+        )
         self.out = nn.Linear(self.trunk.out_dim, n_classes)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:

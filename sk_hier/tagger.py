@@ -79,7 +79,8 @@ class HierarchicalTagger(
     strategy : {"flat", "per_level", "top_down", "gmp", "resatt"}, default="gmp"
         Joint-training strategy.
     hidden_dims : tuple of int, default=(256,)
-        Widths of the trunk's hidden layers.
+        Widths of the trunk's hidden layers; ``()`` puts the heads straight on the
+        input (a hierarchical, jointly trained linear model).
     dropout : float, default=0.2
         Dropout after each hidden layer.
     level_weights : None, float or sequence of float, default=None
@@ -100,6 +101,19 @@ class HierarchicalTagger(
     activation : {"relu", "gelu", "tanh", "elu"}, default="relu"
     normalization : {None, "batch", "layer"}, default=None
         Normalisation after each hidden linear layer.
+    input_dropout : float, default=0.0
+        Dropout on the input features while training (a regulariser for small data).
+    input_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the input features while
+        training (on standardised features, a fraction of their spread).
+    linear_skip : bool, default=False
+        Add a linear map of the input to the trunk's output, beside the MLP, so the
+        heads see a linear model plus what the MLP adds. Ignored with
+        ``hidden_dims=()``, where the heads already sit on the input.
+    n_ensemble : int, default=1
+        Number of networks trained from different seeds (drawn from
+        ``random_state``) whose probabilities are averaged: a deterministic ensemble
+        inside one estimator.
     pos_weight : None or "balanced", default=None
         ``"balanced"`` weighs each label's positives by its negative/positive ratio.
     lr : float, default=1e-3
@@ -134,7 +148,9 @@ class HierarchicalTagger(
         ``hierarchy_.labels`` for multi-label targets; the class labels for 1-D ones.
     n_features_in_ : int
     net_ : skorch.NeuralNet
-        The fitted network wrapper.
+        The fitted network wrapper (the first of ``nets_``).
+    nets_ : list of skorch.NeuralNet
+        The ``n_ensemble`` fitted networks.
     history_ : skorch.History
         Per-epoch losses.
     gates_ : ndarray, list of ndarray, or None
@@ -174,6 +190,10 @@ class HierarchicalTagger(
         enforce_consistency=False,
         activation="relu",
         normalization=None,
+        input_dropout=0.0,
+        input_noise=0.0,
+        linear_skip=False,
+        n_ensemble=1,
         pos_weight=None,
         lr=1e-3,
         weight_decay=1e-4,
@@ -200,6 +220,10 @@ class HierarchicalTagger(
         self.enforce_consistency = enforce_consistency
         self.activation = activation
         self.normalization = normalization
+        self.input_dropout = input_dropout
+        self.input_noise = input_noise
+        self.linear_skip = linear_skip
+        self.n_ensemble = n_ensemble
         self.pos_weight = pos_weight
         self.lr = lr
         self.weight_decay = weight_decay
@@ -232,6 +256,10 @@ class HierarchicalTagger(
         "enforce_consistency": [_BOOL],
         "activation": [Options(*TRUNK_ACTIVATIONS)],
         "normalization": [Options(None, "batch", "layer")],
+        "input_dropout": [Interval(_REAL, 0, 1, closed="left")],
+        "input_noise": [Interval(_REAL, 0, None)],
+        "linear_skip": [_BOOL],
+        "n_ensemble": [Interval(_INT, 1, None)],
         "pos_weight": [Options(None, "balanced")],
         "lr": [Interval(_REAL, 0, None, closed="neither")],
         "weight_decay": [Interval(_REAL, 0, None)],
@@ -308,17 +336,27 @@ class HierarchicalTagger(
             X_val = self._check_X(X_val, reset=False)
             val = (X_val, self._encode_fit_targets(Y_val, len(X_val), None, fit=False))
         self._check_batch_norm(len(X), val)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        import torch
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.net_ = self._build_net(X, y_arr, val, seed)
-            self.net_.fit(X, y_arr)
-        self.net_.train_split = None  # drop the references to the training data
+        rng = check_random_state(self.random_state)
+        seeds = [int(rng.randint(np.iinfo(np.int32).max)) for _ in range(self.n_ensemble)]
+        self.nets_ = [self._fit_net(X, y_arr, val, seed) for seed in seeds]
+        self.net_ = self.nets_[0]
         self.history_ = self.net_.history
         self.gates_ = self._fitted_gates()
         return self
+
+    def _fit_net(self, X, y_arr, val, seed: int):
+        import torch
+
+        from ._net import build_net
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net, spec = build_net(self, X, y_arr, val, seed)
+            net.fit(X, y_arr)
+        if spec is not None:
+            self.spec_ = spec
+        net.train_split = None  # drop the references to the training data
+        return net
 
     def _warn_ignored_strategy(self) -> None:
         # The default must stay silent, or every estimator check would warn.
@@ -393,111 +431,49 @@ class HierarchicalTagger(
                 stacklevel=3,
             )
 
-    def _module_and_criterion(self, y_arr: np.ndarray) -> dict:
-        from ._tree import TreeSpec
-        from .heads import ClassNet, HierarchicalNet
-        from .losses import HierarchicalBCELoss, WeightedCrossEntropy, node_weights
-
-        dims = (self.hidden_dims,) if isinstance(self.hidden_dims, int) else self.hidden_dims
-        trunk = dict(
-            hidden_dims=tuple(int(h) for h in dims),
-            dropout=float(self.dropout),
-            activation=self.activation,
-            normalization=self.normalization,
-        )
-        if self._class_model:
-            return dict(
-                module=ClassNet,
-                module__n_classes=len(self.classes_),
-                criterion=WeightedCrossEntropy,
-                **{f"module__{k}": v for k, v in trunk.items()},
-            )
-        spec = TreeSpec.from_hierarchy(self.hierarchy_)
-        self.spec_ = spec
-        pos_weight = None
-        if self.pos_weight == "balanced":
-            T = y_arr[:, :-1]
-            pos = np.nansum(T, axis=0)
-            neg = np.sum(T == 0, axis=0)
-            pos_weight = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0).astype(np.float32)
-        head = self._strategy.head_options(self.get_params())
-        return dict(
-            module=HierarchicalNet,
-            module__spec=spec,
-            module__strategy=self.strategy,
-            criterion=HierarchicalBCELoss,
-            criterion__spec=spec,
-            criterion__node_weight=node_weights(spec, self.level_weights),
-            criterion__train_inner=self._strategy.trains_parents,
-            criterion__consistency_weight=self.consistency_weight,
-            criterion__pos_weight=pos_weight,
-            **{f"module__{k}": v for k, v in {**trunk, **head}.items()},
-        )
-
-    def _build_net(self, X, y_arr, val, seed: int):
-        import torch
-        from skorch.callbacks import EarlyStopping, ProgressBar
-
-        from ._net import ArrayDataset, Subset, TaggerNet
-
-        n = len(X)
-        train_split = None
-        if val is not None:
-            valid = ArrayDataset(*val)
-            train_split = lambda ds, y=None: (ds, valid)  # noqa: E731
-        elif self.early_stopping:
-            n_val = round(self.validation_fraction * n)
-            if n_val >= 1 and n - n_val >= 1:
-                perm = np.random.default_rng(seed).permutation(n)
-                val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-                train_split = lambda ds, y=None: (Subset(ds, tr_idx), Subset(ds, val_idx))  # noqa: E731
-        callbacks = []
-        if self.early_stopping:
-            monitor = "valid_loss" if train_split is not None else "train_loss"
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(monitor=monitor, patience=self.patience, load_best=True),
-                )
-            )
-        if self.verbose >= 2:
-            callbacks.append(("progress", ProgressBar()))
-        return TaggerNet(
-            **self._module_and_criterion(y_arr),
-            module__n_features=X.shape[1],
-            optimizer=torch.optim.Adam,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            batch_size=int(self.batch_size),
-            max_epochs=int(self.max_epochs),
-            train_split=train_split,
-            callbacks=callbacks,
-            device=self.device,
-            verbose=int(self.verbose),
-            seed=seed,
-        )
-
     def _fitted_gates(self):
+        """Learned parent gates, averaged over the ensemble's networks."""
         if self._class_model or not self._strategy.is_gated(self.get_params()):
             return None
-        gates = [g.cpu().numpy() for g in self.net_.module_.head.gates()]
+        per_net = [[g.cpu().numpy() for g in net.module_.head.gates()] for net in self._nets]
+        gates = [np.mean(level, axis=0) for level in zip(*per_net)]
         return gates[0] if len(gates) == 1 else gates
 
     # -- inference ----------------------------------------------------------------
-    def _on_device(self):
-        """The fitted torch module, moved first if ``device`` changed since fitting."""
+    @property
+    def _nets(self) -> list:
+        # Models saved before ensembling existed hold only ``net_``.
+        return getattr(self, "nets_", None) or [self.net_]
+
+    def _on_device(self) -> list:
+        """The fitted torch modules, moved first if ``device`` changed since fitting."""
         check_is_fitted(self)
-        if self.net_.device != self.device:  # device may change after fitting/loading
-            check_device(self.device)
-            self.net_.device = self.device
-            self.net_.module_.to(self.device)
-            self.net_.criterion_.to(self.device)
-        return self.net_.module_
+        for net in self._nets:
+            if net.device != self.device:  # device may change after fitting/loading
+                check_device(self.device)
+                net.device = self.device
+                net.module_.to(self.device)
+                net.criterion_.to(self.device)
+        return [net.module_ for net in self._nets]
 
     def _forward(self, X):
+        """The networks' output; for an ensemble, the log of the averaged probabilities.
+
+        Multi-label: ``(n, 2, n_labels)`` log pairs; classes: log-probabilities (any
+        logits' softmax gives the same probabilities).
+        """
+        import math
+
+        import torch
+
         self._on_device()
         X = self._check_X(X, reset=False)
-        return self.net_.forward(X)
+        outs = [net.forward(X) for net in self._nets]
+        if len(outs) == 1:
+            return outs[0]
+        if self._class_model:
+            outs = [o.log_softmax(dim=1) for o in outs]
+        return torch.logsumexp(torch.stack(outs), dim=0) - math.log(len(outs))
 
     def _log_pairs(self, X):
         if self._class_model:
@@ -552,18 +528,22 @@ class HierarchicalTagger(
             raise ValueError(
                 f"strategy={self.strategy!r} has no maps between levels; use one of {with_maps}."
             )
+        modules = self._on_device()
+        X = self._check_X(X, reset=False)
+        per_net = [self._maps_of(module, X) for module in modules]
+        maps = [np.mean(level, axis=0) for level in zip(*per_net)]  # ensemble average
+        return maps[0] if len(maps) == 1 else maps
+
+    def _maps_of(self, module, X) -> list:
         import torch
 
-        module = self._on_device()
-        X = self._check_X(X, reset=False)
         module.eval()
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(X), 1024):
                 xb = torch.as_tensor(np.asarray(X[start : start + 1024]), device=self.device)
                 chunks.append([m.cpu().numpy() for m in module.maps(xb)])
-        maps = [np.concatenate([c[d] for c in chunks]) for d in range(len(chunks[0]))]
-        return maps[0] if len(maps) == 1 else maps
+        return [np.concatenate([c[d] for c in chunks]) for d in range(len(chunks[0]))]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

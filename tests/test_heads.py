@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sk_hier import Hierarchy
-from sk_hier.heads import HierarchicalNet, TreeSpec, log1mexp
+from sk_hier.heads import HierarchicalNet, TreeSpec, Trunk, log1mexp
 from sk_hier.strategies import STRATEGIES
 
 from .conftest import f32_tol
@@ -146,3 +146,50 @@ def test_three_levels_every_strategy():
         if STRATEGIES[strategy].has_maps:
             maps = model.maps(X)
             assert [tuple(m.shape) for m in maps] == [(4, 2, 4), (4, 2, 3)]
+
+
+@pytest.mark.parametrize("dims", [(), (8,)], ids=["linear", "mlp"])
+@pytest.mark.parametrize("skip", [False, True], ids=["plain", "skip"])
+def test_trunk_shapes_every_strategy_and_depth(dims, skip):
+    torch.manual_seed(0)
+    X = torch.randn(4, 6)
+    for tree in (TWO, THREE):
+        for strategy in STRATEGIES:
+            model = HierarchicalNet(
+                6,
+                TreeSpec.from_hierarchy(tree),
+                strategy,
+                hidden_dims=dims,
+                linear_skip=skip,
+                input_noise=0.5,
+                input_dropout=0.5,
+            ).eval()
+            out = model(X)
+            assert out.shape == (4, 2, len(tree.labels)) and torch.isfinite(out).all()
+            torch.testing.assert_close(
+                out[:, 0].exp() + out[:, 1].exp(), torch.ones_like(out[:, 0]), **f32_tol()
+            )
+            if strategy in ("flat", "gmp"):  # the max rule holds whatever the trunk
+                p = out[:, 0].exp()
+                for parent in tree.inner:
+                    kids = [tree.index(c) for c in tree.children_of(parent)]
+                    torch.testing.assert_close(p[:, tree.index(parent)], p[:, kids].max(1).values)
+
+
+def test_linear_trunk_is_the_identity_and_skip_adds_a_linear_map():
+    X = torch.randn(5, 6)
+    trunk = Trunk(6, hidden_dims=(), input_noise=1.0, input_dropout=0.5).eval()
+    torch.testing.assert_close(trunk(X), X)  # noise and dropout act only in training
+    assert trunk.skip is None and trunk.out_dim == 6
+    torch.manual_seed(0)
+    skip = Trunk(6, hidden_dims=(4,), dropout=0, linear_skip=True).eval()
+    torch.testing.assert_close(skip(X), skip.net(X) + X @ skip.skip.weight.T, **f32_tol(10))
+
+
+def test_input_noise_and_dropout_act_in_training_only():
+    X = torch.ones(200, 6)
+    trunk = Trunk(6, hidden_dims=(), input_noise=0.1).train()
+    noisy = trunk(X)
+    assert 0.08 < float((noisy - X).std()) < 0.12
+    dropped = Trunk(6, hidden_dims=(), input_dropout=0.5).train()(X)
+    assert 0.4 < float((dropped == 0).float().mean()) < 0.6

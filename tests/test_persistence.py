@@ -76,6 +76,17 @@ def test_tagger_round_trip_is_identical(tagger, data, tmp_path, suffix):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+@pytest.mark.parametrize("suffix", [".skops", ".joblib"])
+def test_ensemble_and_trunk_shapes_round_trip(data, tmp_path, suffix):
+    X, Y, tree = data
+    params = dict(TINY, n_ensemble=2, linear_skip=True, input_noise=0.1, input_dropout=0.1)
+    model = HierarchicalTagger(tree, strategy="gmp", parent_gate=True, **params).fit(X, Y)
+    again = _load(save(model, tmp_path / f"ensemble{suffix}"))
+    _same_predictions(model, again, X)
+    assert len(again.nets_) == 2 and again.get_params() == model.get_params()
+    np.testing.assert_array_equal(again.gates_, model.gates_)
+
+
 def test_skops_file_holds_no_pickled_net(tagger, tmp_path):
     path = save(tagger, tmp_path / "tagger.skops")
     with zipfile.ZipFile(path) as archive:

@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sk_hier import STRATEGIES, HierarchicalTagger
 from sk_hier.datasets import make_hierarchical_multilabel
 
-from .conftest import FAST
+from .conftest import FAST, f32_tol
 
 # Expected failures of scikit-learn's common checks, each with its reason; the test
 # below runs each one and checks that it fails for that reason and no other.
@@ -38,7 +38,16 @@ DEFAULT_EXPECTED_FAILED = {**EXPECTED_FAILED, "check_methods_subset_invariance":
     [
         HierarchicalTagger(
             hidden_dims=(16,), max_epochs=30, lr=1e-2, early_stopping=False, random_state=0
-        )
+        ),
+        HierarchicalTagger(
+            hidden_dims=(),
+            n_ensemble=2,
+            input_noise=0.1,
+            max_epochs=30,
+            lr=1e-2,
+            early_stopping=False,
+            random_state=0,
+        ),
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
@@ -291,3 +300,36 @@ def test_bad_predict_input_and_params(data, tree):
         HierarchicalTagger({}).fit(X, Y)
     with pytest.raises(ValueError, match="dropout"):
         HierarchicalTagger(tree, dropout=1.5).fit(X, Y)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_linear_trunk_learns_for_every_strategy(data, strategy):
+    X, Y, tree = data
+    tagger = HierarchicalTagger(tree, strategy=strategy, **{**FAST, "hidden_dims": ()})
+    tagger.fit(X[:300], Y[:300])
+    assert tagger.score(X[300:], Y[300:]) > 0.8
+    assert tagger.net_.module_.trunk.out_dim == X.shape[1]
+
+
+def test_ensemble_is_deterministic_and_averages_its_members(data):
+    X, Y, tree = data
+    params = dict(FAST, n_ensemble=3, strategy="gmp", parent_gate=True)
+    a = HierarchicalTagger(tree, **params).fit(X, Y)
+    b = HierarchicalTagger(tree, **params).fit(X, Y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert len(a.nets_) == 3 and a.net_ is a.nets_[0]
+    members = [net.forward(X.astype(np.float32))[:, 0].exp().numpy() for net in a.nets_]
+    assert not np.allclose(members[0], members[1])  # different seeds, different nets
+    np.testing.assert_allclose(a.predict_proba(X), np.mean(members, axis=0), **f32_tol())
+    other = HierarchicalTagger(tree, **{**params, "random_state": 1}).fit(X, Y)
+    assert not np.allclose(a.predict_proba(X), other.predict_proba(X))
+    assert a.gates_.shape == (len(tree.levels[0]),)
+    maps = a.set_params(strategy="gmp").attention_maps(X[:5])
+    assert maps.shape[0] == 5
+
+
+def test_ensemble_of_one_is_the_single_model(data):
+    X, Y, tree = data
+    one = HierarchicalTagger(tree, **FAST).fit(X, Y)
+    ens = HierarchicalTagger(tree, n_ensemble=1, **FAST).fit(X, Y)
+    np.testing.assert_array_equal(one.predict_proba(X), ens.predict_proba(X))
