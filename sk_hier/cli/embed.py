@@ -39,6 +39,9 @@ EPILOG = """examples:
 
 def add_parser(subparsers) -> None:
     """Register ``embed`` on the ``sk-hier`` sub-command parser."""
+    # The registry imports no embedder: `sk-hier --help` stays fast.
+    from ..embedders import EMBEDDERS, embedder_names
+
     p = subparsers.add_parser(
         "embed",
         help=HELP,
@@ -55,13 +58,13 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument(
         "--embedder",
-        choices=("logmel", "musicnn", "openl3"),
+        choices=embedder_names(),
         default="logmel",
         help="embedding model (default: logmel)",
     )
     p.add_argument(
         "--model",
-        choices=("MTT_musicnn", "MSD_musicnn"),
+        choices=EMBEDDERS["musicnn"].models,
         default=None,
         help="pretrained musicnn weights (with --embedder musicnn; default MTT_musicnn)",
     )

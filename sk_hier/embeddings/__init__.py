@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..embedders import EMBEDDERS
 from ._base import AudioEmbedder, BadAudioError, SkippedAudioWarning, load_audio, pool_frames
 from ._cache import CorruptCacheWarning
 from .io import (
@@ -67,20 +68,15 @@ __all__ = [
     "save_embeddings",
 ]
 
-# Name -> class: the registry behind ``sk-hier embed --embedder NAME``.
-EMBEDDERS = {
-    "logmel": LogMelEmbedder,
-    "musicnn": MusicnnEmbedder,
-    "openl3": OpenL3Embedder,
-}
-
 
 def make_embedder(name: str, **params: Any) -> AudioEmbedder:
-    """An embedder by name, with parameters.
+    """An embedder by its registered name (:data:`sk_hier.embedders.EMBEDDERS`).
 
     Parameters
     ----------
-    name : {"logmel", "musicnn", "openl3"}
+    name : str
+        A registered name: ``"logmel"``, ``"musicnn"``, ``"openl3"`` or one added
+        with :func:`sk_hier.embedders.register_embedder`.
     **params
         Constructor parameters of that embedder.
 
@@ -91,5 +87,5 @@ def make_embedder(name: str, **params: Any) -> AudioEmbedder:
     MusicnnEmbedder(model='MSD_musicnn')
     """
     if name not in EMBEDDERS:
-        raise ValueError(f"Unknown embedder {name!r}; choose one of {sorted(EMBEDDERS)}.")
-    return EMBEDDERS[name](**params)
+        raise ValueError(f"Unknown embedder {name!r}; choose one of {list(EMBEDDERS)}.")
+    return EMBEDDERS[name].make(**params)

@@ -1,0 +1,96 @@
+"""The registry of embedders: the one source of their names, without importing them.
+
+``sk-hier embed --embedder NAME``, the benchmark and :func:`sk_hier.embeddings.make_embedder`
+read it. Embedders are named by import path and loaded only when used, so listing
+them costs nothing (the command line's ``--help`` stays fast).
+
+Adding an embedder is one module with an :class:`~sk_hier.embeddings.AudioEmbedder`
+subclass and one :func:`register_embedder` call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["EMBEDDERS", "EmbedderEntry", "embedder_names", "register_embedder"]
+
+
+@dataclass(frozen=True)
+class EmbedderEntry:
+    """One embedder: its name, class path, a line for ``--help`` and its model variants.
+
+    Parameters
+    ----------
+    name : str
+        The ``--embedder`` value.
+    cls : str
+        ``"module:Class"`` of the :class:`~sk_hier.embeddings.AudioEmbedder` subclass.
+    summary : str
+        One line for docs and ``--help``.
+    models : tuple of str, default=()
+        Values its ``model`` parameter takes (pretrained weights), first the default.
+    """
+
+    name: str
+    cls: str
+    summary: str
+    models: tuple[str, ...] = field(default_factory=tuple)
+
+    def load(self) -> type:
+        """Import and return the embedder class."""
+        module, _, attr = self.cls.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def make(self, **params: Any) -> Any:
+        """An instance with ``params`` (its constructor's parameters)."""
+        return self.load()(**params)
+
+
+#: Embedder name -> entry, in the order of docs and ``--help``.
+EMBEDDERS: dict[str, EmbedderEntry] = {}
+
+
+def register_embedder(entry: EmbedderEntry, *, replace: bool = False) -> EmbedderEntry:
+    """Add ``entry`` to :data:`EMBEDDERS`; return it.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken (pass ``replace=True`` to override on purpose).
+    """
+    if entry.name in EMBEDDERS and not replace:
+        raise ValueError(
+            f"An embedder named {entry.name!r} is already registered; pick another name "
+            "or pass replace=True."
+        )
+    EMBEDDERS[entry.name] = entry
+    return entry
+
+
+def embedder_names() -> tuple[str, ...]:
+    """The registered embedder names, in registration order."""
+    return tuple(EMBEDDERS)
+
+
+for _entry in (
+    EmbedderEntry(
+        "logmel",
+        "sk_hier.embeddings.logmel:LogMelEmbedder",
+        "librosa log-mel and MFCC statistics; fast, the offline default",
+    ),
+    EmbedderEntry(
+        "musicnn",
+        "sk_hier.embeddings.musicnn:MusicnnEmbedder",
+        "the pretrained musicnn network (MagnaTagATune or Million Song), in PyTorch",
+        models=("MTT_musicnn", "MSD_musicnn"),
+    ),
+    EmbedderEntry(
+        "openl3",
+        "sk_hier.embeddings.openl3:OpenL3Embedder",
+        "OpenL3 music embeddings (needs the optional openl3 package)",
+    ),
+):
+    register_embedder(_entry)
+del _entry
