@@ -4,8 +4,8 @@ Every head returns, for **every node** of the tree in ``hierarchy.labels`` order
 the pair ``(log p, log(1 - p))`` stacked as a tensor of shape ``(B, 2, n_labels)``.
 Carrying both logs keeps the loss stable for every form (sigmoid logits, products
 down a soft decision tree, noisy-OR pooling) without clamping probabilities.
-The maths is DESIGN §5; each head's contract (options, traits) is
-declared in :mod:`sk_hier.strategies`, which builds it by strategy name.
+The maths is in the user guide's *Strategies* page; each head's contract (options,
+traits) is declared in :mod:`sk_hier.strategies`, which builds it by strategy name.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """User targets -> one indicator matrix over every node of the tree.
 
-Every accepted format (DESIGN §4) ends as ``Y_full``: float32, shape
+Every accepted format (the user guide's *Targets* section) ends as ``Y_full``:
+float32, shape
 ``(n_samples, n_labels)`` in ``hierarchy.labels`` order, values 0, 1 or NaN
 (unknown). Parents are completed by the max rule, children of a parent-only
 annotation become unknown, and labels that break the tree raise an error that
