@@ -90,12 +90,16 @@ class HierarchicalTagger(
     consistency_weight : float, default=0.0
         Weight of ``mean(relu(p_child - p_parent))`` added to the loss.
     attention_mask : {"hierarchy", "none"}, default="hierarchy"
-        ``resatt``: attend only to a parent's children, or to every node below.
+        Attend only to a parent's children, or to every node below. Ignored unless
+        ``strategy="resatt"``.
     pooling : {"max", "noisy_or", "logsumexp"}, default="max"
-        ``gmp``: how children pool into their parent.
+        How children pool into their parent. Ignored unless ``strategy="gmp"``.
     parent_gate : bool or "auto", default="auto"
         Gate a dedicated parent head into the pooled logit
         (``w_k * pool + (1 - w_k) * h_k(z)``). ``"auto"``: on for resatt, off for gmp.
+        Ignored unless ``strategy`` is ``"gmp"`` or ``"resatt"``. (Which strategy
+        reads which option: :data:`sk_hier.strategies.STRATEGIES`; values are checked
+        whatever the strategy.)
     enforce_consistency : bool, default=False
         At predict time, lift each parent to at least its best child.
     activation : {"relu", "gelu", "tanh", "elu"}, default="relu"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +110,13 @@ def test_gates_follow_the_declared_trait(data):
     plain = HierarchicalTagger(tree, strategy="gmp", **FAST).fit(X, Y)
     assert gated.gates_ is not None and plain.gates_ is None
     assert np.all((gated.gates_ > 0) & (gated.gates_ < 1))
+
+
+def test_tagger_docs_say_which_strategy_reads_each_option():
+    doc = HierarchicalTagger.__doc__
+    for option in HEAD_OPTIONS:
+        readers = [name for name, st in STRATEGIES.items() if st.uses(option)]
+        start = doc.index(f"\n    {option} :")
+        section = doc[start : start + 1 + re.search(r"\n    \w+ :", doc[start + 1 :]).start()]
+        assert "Ignored unless" in section, option
+        assert all(f'"{name}"' in section for name in readers), (option, readers)
