@@ -21,7 +21,15 @@ TEMP_SUFFIX = ".sk_hier-tmp"
 
 
 def _umask() -> int:
-    # os.umask can only be read by setting it; put it straight back.
+    # Linux reports the umask without changing it; elsewhere os.umask can only be
+    # read by setting it, so it is put straight back.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
