@@ -16,6 +16,7 @@ from ._version import __version__
 _LAZY = {
     "BottomUpClassifier": "baselines",
     "PerLevelClassifier": "baselines",
+    "HierarchicalCalibrator": "calibration",
     "TopDownClassifier": "baselines",
     "Hierarchy": "hierarchy",
     "load": "persistence",
@@ -29,6 +30,7 @@ _LAZY = {
 __all__ = [
     "STRATEGIES",
     "BottomUpClassifier",
+    "HierarchicalCalibrator",
     "HierarchicalTagger",
     "Hierarchy",
     "PerLevelClassifier",
@@ -42,6 +44,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .baselines import BottomUpClassifier, PerLevelClassifier, TopDownClassifier
+    from .calibration import HierarchicalCalibrator
     from .hierarchy import Hierarchy
     from .persistence import load, save
     from .strategies import STRATEGIES

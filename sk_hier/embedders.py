@@ -31,6 +31,14 @@ class EmbedderEntry:
         One line for docs and ``--help``.
     models : tuple of str, default=()
         Values its ``model`` parameter takes (pretrained weights), first the default.
+
+    Examples
+    --------
+    >>> from sk_hier.embedders import EMBEDDERS
+    >>> EMBEDDERS["musicnn"].models
+    ('MTT_musicnn', 'MSD_musicnn')
+    >>> EMBEDDERS["logmel"].load().__name__
+    'LogMelEmbedder'
     """
 
     name: str
@@ -59,6 +67,14 @@ def register_embedder(entry: EmbedderEntry, *, replace: bool = False) -> Embedde
     ------
     ValueError
         If the name is taken (pass ``replace=True`` to override on purpose).
+
+    Examples
+    --------
+    >>> from sk_hier.embedders import EMBEDDERS, EmbedderEntry, register_embedder
+    >>> entry = EmbedderEntry("mfcc", "sk_hier.embeddings.logmel:LogMelEmbedder", "MFCCs")
+    >>> register_embedder(entry).name
+    'mfcc'
+    >>> del EMBEDDERS["mfcc"]
     """
     if entry.name in EMBEDDERS and not replace:
         raise ValueError(
@@ -70,7 +86,14 @@ def register_embedder(entry: EmbedderEntry, *, replace: bool = False) -> Embedde
 
 
 def embedder_names() -> tuple[str, ...]:
-    """The registered embedder names, in registration order."""
+    """The registered embedder names, in registration order.
+
+    Examples
+    --------
+    >>> from sk_hier.embedders import embedder_names
+    >>> embedder_names()[:2]
+    ('logmel', 'musicnn')
+    """
     return tuple(EMBEDDERS)
 
 

@@ -87,6 +87,16 @@ class Strategy:
         Whether ``attention_maps`` means something for this head.
     gated : callable or None, default=None
         ``gated(head_options) -> bool``: whether the head has learned parent gates.
+
+    Examples
+    --------
+    >>> from sk_hier.strategies import STRATEGIES
+    >>> gmp = STRATEGIES["gmp"]
+    >>> gmp.head_options({"pooling": "max", "parent_gate": "auto", "attention_mask": "none"})
+    {'pooling': 'max', 'parent_gate': False}
+    >>> gmp.uses("attention_mask"), gmp.has_maps, gmp.is_gated({"pooling": "max",
+    ...     "parent_gate": True, "attention_mask": "hierarchy"})
+    (False, True, True)
     """
 
     name: str
@@ -141,6 +151,14 @@ def register_strategy(strategy: Strategy, *, replace: bool = False) -> Strategy:
     ValueError
         If the name is taken (pass ``replace=True`` to override on purpose), or the
         strategy reads an option the tagger does not have.
+
+    Examples
+    --------
+    >>> from sk_hier.strategies import STRATEGIES, Strategy, register_strategy
+    >>> toy = register_strategy(Strategy("toy", "sk_hier.heads:PerLevelHead", "a copy"))
+    >>> "toy" in STRATEGIES
+    True
+    >>> del STRATEGIES["toy"]
     """
     if strategy.name in STRATEGIES and not replace:
         raise ValueError(
@@ -158,7 +176,14 @@ def register_strategy(strategy: Strategy, *, replace: bool = False) -> Strategy:
 
 
 def strategy_names() -> tuple[str, ...]:
-    """The registered strategy names, in registration order."""
+    """The registered strategy names, in registration order.
+
+    Examples
+    --------
+    >>> from sk_hier.strategies import strategy_names
+    >>> strategy_names()
+    ('flat', 'per_level', 'top_down', 'gmp', 'resatt')
+    """
     return tuple(STRATEGIES)
 
 

@@ -21,11 +21,10 @@ from sklearn.base import (
     MultiOutputMixin,
     clone,
 )
-from sklearn.model_selection import check_cv
 from sklearn.utils import get_tags
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._cross_fit import cross_val_proba, final_step, fit_router, routed_fit_params
 from ._params import check_sample_weight
 from .targets import encode_targets, is_class_target
 
@@ -64,26 +63,16 @@ THRESHOLD_METRICS: dict[str, Callable] = {
 }
 
 
-def _take(Y: Any, idx: np.ndarray) -> Any:
-    """Rows ``idx`` of a target in any accepted format (array, DataFrame, list of sets)."""
-    if hasattr(Y, "iloc"):
-        return Y.iloc[idx]
-    if hasattr(Y, "shape"):
-        return Y[idx]
-    return [Y[i] for i in idx]
+def _is_class_model(final: Any, y: Any) -> bool:
+    """Whether the fitted estimator took ``y`` as one class per sample.
 
-
-def _final(estimator: Any) -> Any:
-    """The last step of a Pipeline, or the estimator itself."""
-    return estimator[-1] if hasattr(estimator, "steps") else estimator
-
-
-def _fit_fold(estimator, X, y, train, test, sample_weight, fit_params):
-    params = dict(fit_params)
-    if sample_weight is not None:
-        params["sample_weight"] = sample_weight[train]
-    model = clone(estimator).fit(_take(X, train), _take(y, train), **params)
-    return test, np.asarray(model.classes_), np.asarray(model.predict_proba(_take(X, test)))
+    Its own settled ``target_type_`` when it has one (decided once, in its fit);
+    otherwise the same test its fit applies to ``y``.
+    """
+    target_type = getattr(final, "target_type_", None)
+    if target_type is not None:
+        return target_type != "multilabel"
+    return is_class_target(y, final.get_params().get("hierarchy"))
 
 
 class TunedThresholds(MetaEstimatorMixin, ClassifierMixin, MultiOutputMixin, BaseEstimator):
@@ -149,6 +138,8 @@ class TunedThresholds(MetaEstimatorMixin, ClassifierMixin, MultiOutputMixin, Bas
     --------
     sklearn.model_selection.TunedThresholdClassifierCV : the binary-only version.
     sk_hier.metrics.level_f1 : F1 per level at given thresholds.
+    sk_hier.calibration.HierarchicalCalibrator : calibrated probabilities; wrap it
+        (``TunedThresholds(HierarchicalCalibrator(tagger))``) to tune thresholds on them.
 
     Examples
     --------
@@ -218,9 +209,13 @@ class TunedThresholds(MetaEstimatorMixin, ClassifierMixin, MultiOutputMixin, Bas
         y : targets
             Any format the estimator accepts (DESIGN §4); NaN means unknown.
         sample_weight : array-like of shape (n_samples,), default=None
-            Passed to every fit, and weighs the metric.
+            Weighs the metric. Without metadata routing it is also passed to every
+            fit of the estimator; with routing on
+            (``sklearn.set_config(enable_metadata_routing=True)``) it goes where
+            ``set_fit_request`` asks (``estimator.set_fit_request(sample_weight=True)``).
         **fit_params
-            Passed unchanged to every fit of the estimator.
+            Passed unchanged to every fit of the estimator (with routing on: routed
+            to the estimator and the splitter by their requests, e.g. ``groups``).
 
         Returns
         -------
@@ -236,31 +231,32 @@ class TunedThresholds(MetaEstimatorMixin, ClassifierMixin, MultiOutputMixin, Bas
         if hasattr(y, "__array__") and not hasattr(y, "shape") and not hasattr(y, "iloc"):
             y = np.asarray(y)  # array-likes with only __array__: index them as arrays
         sample_weight = check_sample_weight(sample_weight, _num_samples(X))
-        self.estimator_ = clone(self.estimator).fit(
-            X,
-            y,
-            **fit_params,
-            **({} if sample_weight is None else {"sample_weight": sample_weight}),
-        )
-        final = _final(self.estimator_)
+        est_params, split_params = routed_fit_params(self, sample_weight, fit_params)
+        self.estimator_ = clone(self.estimator).fit(X, y, **est_params)
+        final = final_step(self.estimator_)
         self.classes_ = np.asarray(self.estimator_.classes_)
         self.hierarchy_ = final.hierarchy_
         self.n_features_in_ = self.estimator_.n_features_in_
         if hasattr(self.estimator_, "feature_names_in_"):
             self.feature_names_in_ = self.estimator_.feature_names_in_
-        class_target = is_class_target(y, final.get_params().get("hierarchy"))
+        class_target = _is_class_model(final, y)
         if class_target and len(self.classes_) > 2:
             self.thresholds_ = self.tuned_ = self.best_scores_ = None
             return self
 
         y_cv = np.ravel(np.asarray(y)) if class_target else None
-        cv = check_cv(self.cv, y_cv, classifier=class_target)
-        n = X.shape[0]
-        folds = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_fold)(self.estimator, X, y, train, test, sample_weight, fit_params)
-            for train, test in cv.split(np.zeros((n, 1)), y_cv)
+        P = cross_val_proba(
+            self.estimator,
+            X,
+            y,
+            self.classes_,
+            cv=self.cv,
+            y_split=y_cv,
+            classifier=class_target,
+            fit_params=est_params,
+            split_params=split_params,
+            n_jobs=self.n_jobs,
         )
-        P = self._out_of_fold(folds, n)
         if class_target:
             Y = (y_cv == self.classes_[1]).astype(float)[:, None]
             P = P[:, [1]]
@@ -273,29 +269,18 @@ class TunedThresholds(MetaEstimatorMixin, ClassifierMixin, MultiOutputMixin, Bas
         )
         return self
 
-    def _out_of_fold(self, folds: list, n: int) -> np.ndarray:
-        P = np.full((n, len(self.classes_)), np.nan)
-        for k, (test, classes, proba) in enumerate(folds):
-            if proba.ndim != 2 or proba.shape[0] != len(test):
-                raise ValueError(
-                    f"estimator.predict_proba must return an array (n_samples, n_labels), "
-                    f"got shape {proba.shape}."
-                )
-            if len(classes) == len(self.classes_) and np.array_equal(classes, self.classes_):
-                P[test] = proba
-                continue
-            pos = {c: j for j, c in enumerate(self.classes_.tolist())}
-            if not set(classes.tolist()) <= set(pos):
-                raise ValueError(
-                    f"Cross-validation fold {k} was fitted on labels that the full fit does "
-                    "not have. Give the estimator an explicit hierarchy= so that every "
-                    "fold uses the same label tree."
-                )
-            # A fold that missed a class (or an inferred label): it gets probability 0.
-            P[np.ix_(test, [pos[c] for c in classes.tolist()])] = proba
-            missing = [pos[c] for c in self.classes_.tolist() if c not in set(classes.tolist())]
-            P[np.ix_(test, missing)] = 0.0
-        return P
+    def get_metadata_routing(self):
+        """How ``fit`` routes metadata (scikit-learn's metadata routing).
+
+        ``sample_weight`` and other fit parameters go to the estimator's ``fit`` and
+        the splitter's ``split`` as they request them; ``TunedThresholds`` itself
+        consumes ``sample_weight`` in ``fit`` (the metric) and ``score``.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+        """
+        return fit_router(self, self.estimator, self.cv)
 
     def _base_thresholds(self, final: Any) -> np.ndarray:
         n_labels = len(self.classes_)

@@ -15,6 +15,10 @@ MODULES = (
     "sk_hier.metrics",
     "sk_hier.baselines",
     "sk_hier.benchmarking",
+    "sk_hier.calibration",
+    "sk_hier.displays",
+    "sk_hier.strategies",
+    "sk_hier.embedders",
 )
 
 # Public names whose docstrings still lack an Examples section.

@@ -7,11 +7,12 @@ import pickle
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import NotFittedError, UnsetMetadataPassedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, fbeta_score
-from sklearn.model_selection import KFold
+from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -273,3 +274,31 @@ def test_binary_and_multiclass_targets():
     model3 = TunedThresholds(_lr_bottom_up(), cv=3).fit(X, y3)
     assert model3.thresholds_ is None
     np.testing.assert_array_equal(model3.predict(X), model3.estimator_.predict(X))
+
+
+# -- metadata routing ---------------------------------------------------------------------
+def test_routed_sample_weight_matches_the_unrouted_fit(data):
+    X, Y, tree = data
+    w = np.random.default_rng(0).uniform(0.2, 3.0, len(X))
+    plain = TunedThresholds(_lr_bottom_up(hierarchy=tree), cv=3).fit(X, Y, sample_weight=w)
+    with sklearn.config_context(enable_metadata_routing=True):
+        inner = _lr_bottom_up(hierarchy=tree).set_fit_request(sample_weight=True)
+        routed = TunedThresholds(inner, cv=3).fit(X, Y, sample_weight=w)
+        # Not requested by the estimator: the weights are refused, never silently dropped.
+        with pytest.raises(UnsetMetadataPassedError, match="BottomUpClassifier.fit"):
+            TunedThresholds(_lr_bottom_up(hierarchy=tree), cv=3).fit(X, Y, sample_weight=w)
+    np.testing.assert_array_equal(routed.thresholds_, plain.thresholds_)
+    np.testing.assert_array_equal(routed.predict_proba(X), plain.predict_proba(X))
+
+
+def test_groups_are_routed_to_the_splitter(data):
+    X, Y, tree = data
+    groups = np.arange(len(X)) % 7
+    explicit = list(GroupKFold(3).split(X, Y, groups))
+    expected = TunedThresholds(_lr_bottom_up(hierarchy=tree), cv=explicit).fit(X, Y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = TunedThresholds(_lr_bottom_up(hierarchy=tree), cv=GroupKFold(3))
+        model.fit(X, Y, groups=groups)
+        routing = model.get_metadata_routing()
+    np.testing.assert_array_equal(model.thresholds_, expected.thresholds_)
+    assert routing.consumes("fit", ["groups", "sample_weight"]) == {"groups"}
