@@ -7,11 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.sk_hier-installed
 # The CPU build of torch; an unpinned torch pulls a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
-DEBIAN_PKGS ?= fluid-soundfont-gm
+# The benchmark's timbre sources (sk_hier/datasets/soundfonts.py names each one and its
+# package); TimGM6mb itself ships in the pretty_midi wheel.
+DEBIAN_PKGS ?= fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont-lossless \
+	csound-soundfont opl3-soundfont
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: setup debian test test-all bench bench-full speed docs lint format clean
+.PHONY: setup debian test test-all bench bench-full speed pretrained docs lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +52,11 @@ bench-full: setup
 
 speed: setup
 	$(BIN)/python benchmarks/speed.py
+
+# Rebuild the shipped pretrained tagger from scratch (render, embed, fit) and print
+# its model card's figures; renders and embeddings are cached under build/pretrained.
+pretrained: setup
+	$(BIN)/python scripts/build_pretrained.py $(PRETRAINED_ARGS)
 
 DOCS_STAMP := $(VENV)/.sk_hier-docs-installed
 $(DOCS_STAMP): pyproject.toml | $(STAMP)

@@ -2,7 +2,7 @@
 
 A thin wrapper around ``sk-hier bench`` (see ``sk_hier.benchmarking.quality``):
 
-    python benchmarks/quality.py --quick   # ~3 minutes on 2 cores once set up
+    python benchmarks/quality.py --quick   # ~6 minutes on 2 cores once set up
     python benchmarks/quality.py --full    # the committed run (resumable)
 
 Results go to ``benchmarks/results/`` (``quality.csv``, ``summary.md``,

@@ -1,19 +1,18 @@
 """Benchmarking: compare taggers and baselines over seeds, with paired statistics.
 
 ``compare`` holds the model zoo and the evaluation loop (long-form rows),
-``quality`` the rendered-audio benchmark (data, regimes, grid search, resumable
-cells), and ``report`` the tables, figures and provenance it writes.
+``regimes`` the registry of regimes and the names of result files, ``data`` the
+renders, clip plans and embeddings of a run, ``quality`` the rendered-audio benchmark
+(grid search, resumable cells), ``headline`` the printed answer and ``report`` the
+tables, figures and provenance it writes.
+
+Names are loaded on first use, so that the command line can read the regime registry
+without loading scikit-learn.
 """
 
-from .compare import (
-    COLUMNS,
-    TAGGER_VARIANTS,
-    LeafMultilabelClassifier,
-    default_models,
-    evaluate,
-    hide_leaves,
-    summarize,
-)
+from __future__ import annotations
+
+import importlib
 
 __all__ = [
     "COLUMNS",
@@ -24,3 +23,9 @@ __all__ = [
     "hide_leaves",
     "summarize",
 ]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return getattr(importlib.import_module(".compare", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -95,6 +95,7 @@ class LeafMultilabelClassifier(HierarchicalClassifierMixin, ClassifierMixin, Bas
 
         X = validate_data(self, X, reset=True)
         Y_full, self.hierarchy_ = encode_targets(y, as_hierarchy(self.hierarchy))
+        self.target_type_ = "multilabel"  # a leaf indicator model: never class labels
         self.classes_ = np.asarray(self.hierarchy_.labels, dtype=object)
         self._leaf_cols = [self.hierarchy_.index(n) for n in self.hierarchy_.leaves]
         leaves = Y_full[:, self._leaf_cols]
@@ -230,17 +231,21 @@ def summarize(df: Any, metric: str = "map", baseline: str = "flat") -> str:
             "|---|---|---|---|---|---|---|",
         ]
         ref = group[group["model"] == baseline].set_index("seed")
+        # With one seed there is no spread to show: "± 0.000" would only mislead.
+        spread = group["seed"].nunique() > 1
         for model, g in group.groupby("model", sort=False):
             g = g.set_index("seed")
             cells = [model]
             for level in ("leaf", "parent"):
-                cells.append(f"{g[level].mean():.3f} ± {g[level].std(ddof=0):.3f}")
+                sd = f" ± {g[level].std(ddof=0):.3f}" if spread else ""
+                cells.append(f"{g[level].mean():.3f}{sd}")
             for level in ("leaf", "parent"):
                 if model == baseline or ref.empty:
                     cells.append("—")
                     continue
                 d = (g[level] - ref[level].reindex(g.index)) * 100
-                cells.append(f"{d.mean():+.1f} ± {d.std(ddof=0):.1f}")
+                sd = f" ± {d.std(ddof=0):.1f}" if spread else ""
+                cells.append(f"{d.mean():+.1f}{sd}")
             for level in ("leaf", "parent"):
                 if model == baseline or ref.empty:
                     cells.append("—")

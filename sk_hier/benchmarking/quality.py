@@ -1,19 +1,19 @@
 """The quality benchmark on rendered audio (the toolkit's main job).
 
-Pipeline: render clips with TimGM6mb and re-render the same MIDI with FluidR3_GM;
-embed them (musicnn, log-mel); a fixed test set (``test``, and the same clips
-rendered with the other soundfont, ``test_shift``); per seed a training pool in
-three regimes (``full``, ``scarce``, ``partial``); per model a grid search on the
-training clips only (inner 3-fold, scoring = mean of leaf and parent mAP), refit,
-and evaluation on both test splits. Every finished (model, embedder, regime,
-seed) cell is stored, so an interrupted run resumes where it stopped.
+Pipeline: compose one MIDI set and render it through every timbre source the run needs
+(:mod:`~sk_hier.benchmarking.data`); embed the clips the cells use (musicnn, log-mel);
+a fixed test set; per seed a training pool in each regime of
+:data:`~sk_hier.benchmarking.regimes.REGIMES` (single-source ``full`` / ``scarce`` /
+``partial``, ``multi_source``, leave-one-source-group-out ``loso`` with and without
+augmentation); per model a grid search on the cell's training clips only (inner 3-fold,
+scoring = mean of leaf and parent mAP; never a held-out group), refit, and evaluation on
+every test split. Every finished cell is stored, so an interrupted run resumes.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,24 +22,42 @@ import numpy as np
 
 from ..metrics import hierarchical_map_scorer, per_label_table
 from .compare import TAGGER_VARIANTS, LeafMultilabelClassifier, evaluate, hide_leaves
+from .data import prepare_data
+from .regimes import REGIMES, cell_name
 
-__all__ = ["FULL", "QUICK", "QualityConfig", "build_models", "prepare_data", "run_quality"]
+__all__ = [
+    "FULL",
+    "QUICK",
+    "QualityConfig",
+    "build_models",
+    "load_results",
+    "prepare_data",
+    "run_quality",
+]
 
 BASELINES = ("logreg_per_level", "logreg_top_down", "logreg_bottom_up", "mlp_flat")
 MODELS = tuple(TAGGER_VARIANTS) + BASELINES
+#: Every registered source: the full run renders through all of them.
+ALL_SOURCES = ("timgm6mb", "csound", "fluidr3", "fluidr3mono", "musescore", "opl3")
 
 
 @dataclass
 class QualityConfig:
-    """Size and scope of a benchmark run."""
+    """Size and scope of a benchmark run.
+
+    ``sources`` are the timbre sources rendered (their lineage groups make the LOSO
+    cells); ``held_out`` limits the LOSO cells to some groups (``None``: every group).
+    """
 
     n_clips: int = 3000
     n_test: int = 600
     n_scarce: int = 500
     seeds: tuple = (0, 1, 2)
     embedders: tuple = ("musicnn", "logmel")
-    regimes: tuple = ("full", "scarce", "partial")
+    regimes: tuple = tuple(REGIMES)
     models: tuple = MODELS
+    sources: tuple = ALL_SOURCES
+    held_out: tuple | None = None
     grid: bool = True
     max_epochs: int = 200
     render_seed: int = 2026
@@ -47,67 +65,39 @@ class QualityConfig:
     extra: dict = field(default_factory=dict)
 
 
+#: ``make bench``: the single-source cell and one small LOSO cell (FluidR3 held out,
+#: trained on the TimGM6mb group), musicnn, one seed, default hyper-parameters.
 QUICK = QualityConfig(
-    n_clips=600, n_test=200, seeds=(0,), embedders=("musicnn",), regimes=("full",), grid=False
+    n_clips=600,
+    n_test=200,
+    seeds=(0,),
+    embedders=("musicnn",),
+    regimes=("full", "loso"),
+    sources=("timgm6mb", "csound", "fluidr3"),
+    held_out=("fluid",),
+    grid=False,
 )
 FULL = QualityConfig()
 
-# Small grids, sized so the full run fits in about two hours on two cores. Every
-# tagger gets the same trunk grid (weight decay, dropout); joint ones add the
-# parent loss weight, which flat does not have.
-FLAT_GRID = {"model__weight_decay": [1e-4, 1e-3], "model__dropout": [0.2, 0.4]}
-TAGGER_GRID = {**FLAT_GRID, "model__level_weights": [0.3, 1.0]}
-LOGREG_GRID = {"model__estimator__C": [0.01, 0.1, 1.0]}
-MLP_GRID = {"model__estimator__alpha": [1e-4, 1e-2]}
+# The grids, declared once. Every tagger gets the same trunk grid; strategies whose
+# loss trains parent nodes (the registry says which) add the parent loss weight.
+# Adding a trunk parameter to the search is one line in TRUNK_GRID.
+TRUNK_GRID = {"weight_decay": [1e-4, 1e-3], "dropout": [0.2, 0.4]}
+JOINT_GRID = {"level_weights": [0.3, 1.0]}
+LOGREG_GRID = {"estimator__C": [0.01, 0.1, 1.0]}
+MLP_GRID = {"estimator__alpha": [1e-4, 1e-2]}
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def prepare_data(data_dir: str | Path, config: QualityConfig, progress: bool = True) -> dict:
-    """Render (or reuse) the clips and embed them; returns arrays and splits."""
-    from ..datasets import load_rendered, render_dataset
-    from ..embeddings import load_embeddings, make_embedder, save_embeddings
+def tagger_grid(strategy: str) -> dict:
+    """The pipeline grid of a tagger with ``strategy`` (derived from the registry)."""
+    from ..strategies import STRATEGIES
 
-    data_dir = Path(data_dir)
-    main, shift = data_dir / "timgm6mb", data_dir / "fluidr3"
-    start = time.perf_counter()
-    render_dataset(
-        main, config.n_clips, seed=config.render_seed, n_jobs=config.n_jobs, progress=progress
-    )
-    render_dataset(
-        shift, soundfont="fluidr3", midi_from=main, n_jobs=config.n_jobs, progress=progress
-    )
-    _log(f"rendered {config.n_clips} clips x 2 soundfonts ({time.perf_counter() - start:.0f} s)")
-    paths, Y, tree, clip_ids = load_rendered(main)
-    shift_paths, Y_shift, _, shift_ids = load_rendered(shift)
-    if list(shift_ids) != list(clip_ids) or not np.array_equal(Y_shift, Y):
-        raise ValueError(f"{shift} does not hold the same clips and labels as {main}; delete it.")
-    test = np.sort(np.random.default_rng(0).permutation(len(paths))[: config.n_test])
-    X = {}
-    for name in config.embedders:
-        out = data_dir / f"{name}.npz"
-        if not out.exists():
-            emb = make_embedder(
-                name, n_jobs=config.n_jobs, cache_dir=str(data_dir / "cache"), progress=progress
-            )
-            start = time.perf_counter()
-            X_main = emb.fit_transform(list(paths))
-            X_shift = emb.transform(list(shift_paths[test]))
-            _log(f"embedded with {name} ({time.perf_counter() - start:.0f} s)")
-            save_embeddings(out, X_main, clip_ids, Y, tree, emb.describe())
-            save_embeddings(
-                data_dir / f"{name}_shift.npz",
-                X_shift,
-                clip_ids[test],
-                Y[test],
-                tree,
-                emb.describe(),
-            )
-        X[name] = (load_embeddings(out).X, load_embeddings(data_dir / f"{name}_shift.npz").X)
-    pool = np.setdiff1d(np.arange(len(paths)), test)
-    return {"hierarchy": tree, "Y": Y.astype(np.float32), "test": test, "pool": pool, "X": X}
+    grid = {**TRUNK_GRID, **(JOINT_GRID if STRATEGIES[strategy].trains_parents else {})}
+    return {f"model__{k}": v for k, v in grid.items()}
 
 
 def build_models(tree: Any, config: QualityConfig) -> dict:
@@ -126,27 +116,22 @@ def build_models(tree: Any, config: QualityConfig) -> dict:
     models = {}
     for name, (strategy, extra) in TAGGER_VARIANTS.items():
         tagger = HierarchicalTagger(tree, strategy=strategy, max_epochs=config.max_epochs, **extra)
-        models[name] = (pipe(tagger), FLAT_GRID if strategy == "flat" else TAGGER_GRID)
+        models[name] = (pipe(tagger), tagger_grid(strategy))
     logreg = LogisticRegression(max_iter=2000)
     for name, cls in (
         ("logreg_per_level", PerLevelClassifier),
         ("logreg_top_down", TopDownClassifier),
         ("logreg_bottom_up", BottomUpClassifier),
     ):
-        models[name] = (pipe(cls(logreg, tree)), LOGREG_GRID)
+        # One binary model per node: spread them over the cores.
+        models[name] = (pipe(cls(logreg, tree, n_jobs=config.n_jobs)), _prefixed(LOGREG_GRID))
     mlp = MLPClassifier((256,), early_stopping=True, max_iter=300, random_state=0)
-    models["mlp_flat"] = (pipe(LeafMultilabelClassifier(mlp, tree)), MLP_GRID)
+    models["mlp_flat"] = (pipe(LeafMultilabelClassifier(mlp, tree)), _prefixed(MLP_GRID))
     return {name: models[name] for name in config.models}
 
 
-def _training_set(data: dict, regime: str, seed: int, config: QualityConfig):
-    pool = np.random.default_rng(100 + seed).permutation(data["pool"])
-    if regime == "scarce":
-        pool = pool[: config.n_scarce]
-    Y = data["Y"][pool]
-    if regime == "partial":
-        Y = hide_leaves(Y, data["hierarchy"], 0.5, seed)
-    return pool, Y
+def _prefixed(grid: dict) -> dict:
+    return {f"model__{k}": v for k, v in grid.items()}
 
 
 def _set_seed(est, seed: int) -> None:
@@ -156,18 +141,21 @@ def _set_seed(est, seed: int) -> None:
 
 
 def _select(name, pipeline, grid, X, Y, seed, config, cache: Path) -> dict:
-    """Grid search once per (model, embedder, regime), on the first seed's training clips."""
+    """Grid search once per (model, embedder, cell), on the first seed's training clips.
+
+    Returns ``{"params": ..., "score": inner-CV score or None}``; the choice is cached.
+    """
     if cache.exists():
-        return json.loads(cache.read_text())
+        saved = json.loads(cache.read_text())
+        # Older caches hold the parameters alone.
+        return saved if "params" in saved else {"params": saved, "score": None}
     from sklearn.model_selection import GridSearchCV, KFold
 
-    if not config.grid or not grid:
-        best = {}
-    else:
-        est = pipeline
-        _set_seed(est, seed)
+    best: dict = {"params": {}, "score": None}
+    if config.grid and grid:
+        _set_seed(pipeline, seed)
         search = GridSearchCV(
-            est,
+            pipeline,
             grid,
             scoring=hierarchical_map_scorer,
             cv=KFold(3, shuffle=True, random_state=seed),
@@ -175,16 +163,31 @@ def _select(name, pipeline, grid, X, Y, seed, config, cache: Path) -> dict:
             refit=False,
         )
         search.fit(X, Y)
-        best = {
+        params = {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in search.best_params_.items()
         }
-        _log(f"  {name}: best {best} (inner CV {search.best_score_:.3f})")
+        best = {"params": params, "score": float(search.best_score_)}
+        _log(f"  {name}: best {params} (inner CV {search.best_score_:.3f})")
     cache.write_text(json.dumps(best))
     return best
 
 
+def _traits(name: str) -> tuple[bool, bool]:
+    """``(has_maps, is_gated)`` of a benchmark model, from the strategy registry."""
+    from ..strategies import HEAD_DEFAULTS, STRATEGIES
+
+    if name not in TAGGER_VARIANTS:
+        return False, False
+    strategy, extra = TAGGER_VARIANTS[name]
+    spec = STRATEGIES[strategy]
+    gated = spec.is_gated({**HEAD_DEFAULTS, **extra})
+    # Maps are worth storing where they are learned (attention); a max-pooling head's
+    # maps are one-hot by construction.
+    return spec.has_maps and spec.uses("attention_mask"), gated
+
+
 def _extras(name, fitted, X_test, Y_test, tree, base) -> dict:
-    """Per-label AP rows and, for interpretable models, the average attention map."""
+    """Per-label AP rows and, where the head has them, attention maps and gates."""
     P = fitted.predict_proba(X_test)
     table = per_label_table(Y_test, P, tree)
     rows = [
@@ -193,11 +196,64 @@ def _extras(name, fitted, X_test, Y_test, tree, base) -> dict:
     ]
     out = {"per_label": rows, "proba": P.tolist()}
     model = fitted[-1]
-    if name.startswith("resatt"):
+    has_maps, gated = _traits(name)
+    if has_maps:
         A = model.attention_maps(fitted[:-1].transform(X_test))
         out["attention_mean"] = np.asarray(A).mean(axis=0).tolist()
+    if gated:
         out["gates"] = np.asarray(model.gates_).tolist()
     return out
+
+
+def _run_cell(name, est, plan, seed, emb, data, tree) -> dict:
+    """Fit one model on one cell's training clips for one seed; score every split."""
+    X_train, Y_train = data.rows(emb, plan.train[seed])
+    hidden = REGIMES[plan.regime].hidden
+    if hidden:
+        Y_train = hide_leaves(Y_train, tree, hidden, seed)
+    tests = {split: data.rows(emb, rows) for split, rows in plan.tests.items()}
+    fitted: dict = {}
+    rows = evaluate(
+        {name: est},
+        (X_train, Y_train),
+        tests,
+        tree,
+        seed=seed,
+        embedder=emb,
+        regime=plan.tag,
+        fitted=fitted,
+    )
+    base = {"model": name, "embedder": emb, "regime": plan.tag, "seed": seed}
+    extras = {
+        split: _extras(name, fitted[name], Xs, Ys, tree, {**base, "split": split})
+        for split, (Xs, Ys) in tests.items()
+    }
+    return {"rows": rows, "extras": extras, "Y_test": {s: Ys for s, (_, Ys) in tests.items()}}
+
+
+def _store(cell: Path, result: dict, params: dict, proba_path: Path | None) -> None:
+    """Write a finished cell (and, once per model and embedder, the PR-curve data)."""
+    extras = result["extras"]
+    if proba_path is not None:
+        np.savez_compressed(
+            proba_path,
+            **{f"Y_{s}": np.asarray(y, np.float16) for s, y in result["Y_test"].items()},
+            **{s: np.asarray(e["proba"], np.float16) for s, e in extras.items()},
+        )
+    for e in extras.values():
+        e.pop("proba", None)
+    cell.write_text(json.dumps({"rows": result["rows"], "params": params, "extras": extras}))
+
+
+def _cells_todo(config, plans, models) -> list:
+    """Every (embedder, plan, seed, model) of the run, in a resumable order."""
+    return [
+        (emb, plan, seed, name)
+        for emb in config.embedders
+        for plan in plans
+        for seed in config.seeds
+        for name in models
+    ]
 
 
 def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True):
@@ -206,69 +262,41 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
     from sklearn.base import clone
 
     torch.set_num_threads(1)  # many small fits: processes, not threads, use the cores
-    data = prepare_data(data_dir, config, progress=progress)
-    tree, test = data["hierarchy"], data["test"]
+    data, plans = prepare_data(data_dir, config, progress=progress)
+    tree = data.hierarchy
     cells = Path(out_dir) / "cells"
     cells.mkdir(parents=True, exist_ok=True)
     models = build_models(tree, config)
-    total = len(config.embedders) * len(config.regimes) * len(config.seeds) * len(models)
-    done = 0
-    for emb in config.embedders:
-        X_all, X_shift = data["X"][emb]
-        tests = {"test": (X_all[test], data["Y"][test]), "test_shift": (X_shift, data["Y"][test])}
-        for regime in config.regimes:
-            # The grid search runs on the first seed's training clips (once per model).
-            first = _training_set(data, regime, config.seeds[0], config)
-            for seed in config.seeds:
-                pool, Y_train = _training_set(data, regime, seed, config)
-                X_train = X_all[pool]
-                for name, (pipeline, grid) in models.items():
-                    done += 1
-                    cell = cells / f"{name}__{emb}__{regime}__{seed}.json"
-                    if cell.exists():
-                        continue
-                    params = _select(
-                        name,
-                        clone(pipeline),
-                        grid,
-                        X_all[first[0]],
-                        first[1],
-                        config.seeds[0],
-                        config,
-                        cells / f"{name}__{emb}__{regime}__params.json",
-                    )
-                    est = clone(pipeline).set_params(**params)
-                    _set_seed(est, seed)
-                    fitted = {}
-                    rows = evaluate(
-                        {name: est},
-                        (X_train, Y_train),
-                        tests,
-                        tree,
-                        seed=seed,
-                        embedder=emb,
-                        regime=regime,
-                        fitted=fitted,
-                    )
-                    base = {"model": name, "embedder": emb, "regime": regime, "seed": seed}
-                    extras = {
-                        split: _extras(name, fitted[name], Xs, Ys, tree, {**base, "split": split})
-                        for split, (Xs, Ys) in tests.items()
-                    }
-                    if regime == "full" and seed == config.seeds[0]:  # for the PR curves
-                        np.savez_compressed(
-                            cells / f"{name}__{emb}__proba.npz",
-                            Y_test=data["Y"][test],
-                            **{
-                                s: np.asarray(e.pop("proba"), np.float16)
-                                for s, e in extras.items()
-                            },
-                        )
-                    for e in extras.values():
-                        e.pop("proba", None)
-                    cell.write_text(json.dumps({"rows": rows, "params": params, "extras": extras}))
-                    secs = next(r["value"] for r in rows if r["metric"] == "fit_seconds")
-                    _log(f"[{done}/{total}] {name} {emb} {regime} seed {seed}: fit {secs:.0f} s")
+    todo = _cells_todo(config, plans, models)
+    first = config.seeds[0]
+    for k, (emb, plan, seed, name) in enumerate(todo, start=1):
+        regime, held = plan.regime, plan.held_out
+        cell = cells / cell_name(name, emb, regime, seed, held)
+        if cell.exists():
+            continue
+        pipeline, grid = models[name]
+        # The grid search runs on the first seed's training clips of this cell only:
+        # for LOSO that is the training groups, never the held-out one.
+        X_sel, Y_sel = data.rows(emb, plan.train[first])
+        choice = _select(
+            name,
+            clone(pipeline),
+            grid,
+            X_sel,
+            Y_sel,
+            first,
+            config,
+            cells / cell_name(name, emb, REGIMES[regime].grid_from or regime, "params", held),
+        )
+        est = clone(pipeline).set_params(**choice["params"])
+        _set_seed(est, seed)
+        result = _run_cell(name, est, plan, seed, emb, data, tree)
+        proba = None
+        if seed == first and regime in ("full", "loso"):  # for the PR curves
+            proba = cells / cell_name(name, emb, regime, "proba", held).replace(".json", ".npz")
+        _store(cell, result, {**choice["params"], "inner_cv": choice["score"]}, proba)
+        secs = next(r["value"] for r in result["rows"] if r["metric"] == "fit_seconds")
+        _log(f"[{k}/{len(todo)}] {name} {emb} {plan.tag} seed {seed}: fit {secs:.0f} s")
     return load_results(out_dir)
 
 

@@ -65,9 +65,55 @@ def _other_figures(df, baseline: str = "flat") -> str:
     return "\n".join(lines)
 
 
-def write_report(out_dir: str | Path, df: Any, tree: Any, command: str = "") -> Path:
-    """Write quality.csv, per_instrument_ap.csv, provenance.json, summary.md and figures."""
+def recommended_models(cells: list) -> dict:
+    """``(embedder, regime) -> (model, how)``: the best mean inner-CV score per regime.
+
+    The inner cross-validation ran on each cell's training clips only, so for LOSO the
+    choice never saw the held-out group.
+    """
+    from collections import defaultdict
+
+    from .regimes import regime_of
+
+    scores: dict = defaultdict(list)
+    for c in cells:
+        score = (c.get("params") or {}).get("inner_cv")
+        if score is None:
+            continue
+        r = c["rows"][0]
+        scores[(r["embedder"], regime_of(r["regime"])[0], r["model"])].append(score)
+    best: dict = {}
+    for (emb, regime, model), vals in scores.items():
+        mean = sum(vals) / len(vals)
+        if mean > best.get((emb, regime), (None, -1.0))[1]:
+            best[(emb, regime)] = (model, mean)
+    return {k: (m, f"chosen by inner CV {v:.3f} on training groups") for k, (m, v) in best.items()}
+
+
+def _gap_lines(gaps: dict) -> list[str]:
+    if not gaps:
+        return []
+    lines = [
+        "",
+        "**Source gaps** (instruments a source cannot voice: rendered without them, "
+        "labels unknown for those clips)",
+        "",
+    ]
+    for source, missing in gaps.items():
+        lines.append(f"- {source}: " + "; ".join(f"{k} ({v})" for k, v in missing.items()))
+    return lines
+
+
+def write_report(
+    out_dir: str | Path, df: Any, tree: Any, command: str = "", gaps: dict | None = None
+) -> tuple[Path, str]:
+    """Write quality.csv, per_instrument_ap.csv, provenance.json, summary.md and figures.
+
+    Returns the path of ``summary.md`` and the printed summary (the answer first).
+    """
     import pandas as pd
+
+    from .headline import headline
 
     out_dir = Path(out_dir)
     df.to_csv(out_dir / "quality.csv", index=False, float_format="%.6g")
@@ -80,11 +126,17 @@ def write_report(out_dir: str | Path, df: Any, tree: Any, command: str = "") -> 
         ].mean()
         table.unstack("model").round(3).to_csv(out_dir / "per_instrument_ap.csv")
     (out_dir / "provenance.json").write_text(json.dumps(provenance(command), indent=2))
+    answer = headline(df, out_dir, recommended_models(cells))
     text = [
         "# Quality benchmark",
         "",
         f"Command: `{command}`. Long-form results: `quality.csv`; per-instrument AP: "
         "`per_instrument_ap.csv`; versions and machine: `provenance.json`.",
+        "",
+        answer,
+        *_gap_lines(gaps or {}),
+        "",
+        "## Every model",
         summarize(df, "map"),
         "",
         "**Fit time, max-rule violations, hierarchical F1 (means over all cells)**",
@@ -96,59 +148,115 @@ def write_report(out_dir: str | Path, df: Any, tree: Any, command: str = "") -> 
         _figures(out_dir, df, cells, tree)
     except ImportError:  # matplotlib is an optional extra
         pass
-    return out_dir / "summary.md"
+    return out_dir / "summary.md", answer
 
 
 def _figures(out_dir: Path, df, cells: list, tree) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve
-
-    from ..targets import encode_targets
-
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
+    _map_bars(fig_dir, df)
+    _domain_scatter(fig_dir, df)
+    _held_out_instruments(fig_dir, cells)
+    _attention(fig_dir, cells, tree)
+    _pr_curves(fig_dir, out_dir, tree)
+
+
+def _map_bars(fig_dir: Path, df) -> None:
+    """Per-level mAP per model, one panel per test split, per (embedder, regime)."""
+    import matplotlib.pyplot as plt
+
     maps = df[(df.metric == "map") & df.level.isin(["leaf", "parent"])]
     for (emb, regime), g in maps.groupby(["embedder", "regime"]):
         stats = g.groupby(["split", "model", "level"], sort=False)["value"].agg(["mean", "std"])
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-        for ax, split in zip(axes, ("test", "test_shift")):
-            if split not in stats.index.get_level_values(0):
-                continue
+        splits = list(dict.fromkeys(stats.index.get_level_values(0)))
+        fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4), squeeze=False)
+        for ax, split in zip(axes[0], splits):
             s = stats.loc[split].unstack("level")
             x = np.arange(len(s))
             for i, level in enumerate(("leaf", "parent")):
-                ax.bar(
-                    x + (i - 0.5) * 0.4, s["mean"][level], 0.4, yerr=s["std"][level], label=level
-                )
+                err = s["std"][level].fillna(0.0)
+                ax.bar(x + (i - 0.5) * 0.4, s["mean"][level], 0.4, yerr=err, label=level)
             ax.set_xticks(x, s.index, rotation=45, ha="right")
-            ax.set_title(f"{split}")
+            ax.set_title(split)
             ax.set_ylim(max(0.0, float(s["mean"].min().min()) - 0.1), 1.0)
-        axes[0].set_ylabel("macro mAP")
-        axes[0].legend()
+        axes[0][0].set_ylabel("macro mAP")
+        axes[0][0].legend()
         fig.suptitle(f"per-level mAP ({emb}, {regime}; mean ± std over seeds)")
         fig.tight_layout()
         fig.savefig(fig_dir / f"map_{emb}_{regime}.png", dpi=110)
         plt.close(fig)
-    # Attention maps averaged over the test set, beside the true tree.
+
+
+def _domain_scatter(fig_dir: Path, df) -> None:
+    """LOSO: held-out vs in-domain mAP per model (points below the diagonal lose)."""
+    import matplotlib.pyplot as plt
+
+    maps = df[(df.metric == "map") & df.split.isin(["in_domain", "held_out"])]
+    if maps.empty:
+        return
+    for emb, g in maps.groupby("embedder"):
+        means = g.groupby(["regime", "model", "level", "split"])["value"].mean().unstack("split")
+        means = means.dropna()
+        if means.empty:
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+        for ax, level in zip(axes, ("leaf", "parent")):
+            m = means.xs(level, level="level")
+            for (regime, model), row in m.iterrows():
+                ax.scatter(row["in_domain"], row["held_out"], s=18)
+                ax.annotate(f"{model} ({regime})", (row["in_domain"], row["held_out"]), fontsize=6)
+            ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+            ax.set_xlabel("in-domain mAP")
+            ax.set_ylabel("held-out mAP")
+            ax.set_title(level)
+        fig.tight_layout()
+        fig.savefig(fig_dir / f"domain_{emb}.png", dpi=110)
+        plt.close(fig)
+
+
+def _held_out_instruments(fig_dir: Path, cells: list) -> None:
+    """Per-instrument AP on held-out groups: which instruments do not travel."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    rows = [r for c in cells for r in c["extras"].get("held_out", {}).get("per_label", [])]
+    if not rows:
+        return
+    pl = pd.DataFrame(rows)
+    table = pl.groupby(["label", "regime"])["average_precision"].mean().unstack("regime")
+    fig, ax = plt.subplots(figsize=(2 + 1.2 * table.shape[1], 0.25 * len(table) + 1.5))
+    im = ax.imshow(table.to_numpy(float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    ax.set_yticks(range(len(table)), table.index, fontsize=7)
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right", fontsize=7)
+    ax.set_title("AP on held-out groups (mean over models and seeds)")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(fig_dir / "held_out_instruments.png", dpi=110)
+    plt.close(fig)
+
+
+def _attention(fig_dir: Path, cells: list, tree) -> None:
+    """Attention maps averaged over the test set, beside the true tree (first seed)."""
+    import matplotlib.pyplot as plt
+
+    seeds = [c["rows"][0]["seed"] for c in cells]
     for cell in cells:
-        rows = cell["rows"]
-        first = rows[0]
-        name = first["model"]
+        first = cell["rows"][0]
+        test = cell["extras"].get("test", {})
         if (
-            not name.startswith("resatt")
+            "attention_mean" not in test
             or first["regime"] != "full"
-            or first["seed"] != min(r["seed"] for c in cells for r in c["rows"][:1])
+            or first["seed"] != min(seeds)
         ):
             continue
-        A = np.asarray(cell["extras"]["test"]["attention_mean"])
-        truth = tree.membership(0, 1)
+        name = first["model"]
         fig, axes = plt.subplots(1, 2, figsize=(14, 5))
         for ax, M, title in (
-            (axes[0], A, f"{name}: mean attention (test)"),
-            (axes[1], truth, "true tree"),
+            (axes[0], np.asarray(test["attention_mean"]), f"{name}: mean attention (test)"),
+            (axes[1], tree.membership(0, 1), "true tree"),
         ):
             ax.imshow(M, aspect="auto", cmap="viridis", vmin=0, vmax=1)
             ax.set_yticks(range(len(tree.levels[0])), tree.levels[0], fontsize=7)
@@ -157,24 +265,31 @@ def _figures(out_dir: Path, df, cells: list, tree) -> None:
         fig.tight_layout()
         fig.savefig(fig_dir / f"attention_{name}_{first['embedder']}.png", dpi=110)
         plt.close(fig)
-    # Micro-averaged PR curves per level, first seed, full regime.
+
+
+def _pr_curves(fig_dir: Path, out_dir: Path, tree) -> None:
+    """Micro-averaged PR curves per level and split, first seed."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve
+
+    from ..targets import encode_targets
+
     for path in sorted(out_dir.glob("cells/*__proba.npz")):
-        name, emb = path.name.split("__")[:2]
+        name, emb, regime = path.name.split("__")[:3]
         data = np.load(path)
-        Y, _ = encode_targets(data["Y_test"].astype(float), tree)
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for ax, level in zip(axes, ("parent", "leaf")):
             cols = [tree.index(n) for n in (tree.levels[0] if level == "parent" else tree.leaves)]
-            for split in (f for f in data.files if f != "Y_test"):
-                P = data[split].astype(float)[:, cols]
-                y = Y[:, cols]
+            for split in (f for f in data.files if not f.startswith("Y_")):
+                Y, _ = encode_targets(data[f"Y_{split}"].astype(float), tree)
+                P, y = data[split].astype(float)[:, cols], Y[:, cols]
                 known = ~np.isnan(y)
                 prec, rec, _ = precision_recall_curve(y[known], P[known])
                 ax.plot(rec, prec, label=split)
-            ax.set_title(f"{name} ({emb}): {level}")
+            ax.set_title(f"{name} ({emb}, {regime}): {level}")
             ax.set_xlabel("recall")
             ax.set_ylabel("precision")
             ax.legend()
         fig.tight_layout()
-        fig.savefig(fig_dir / f"pr_{name}_{emb}.png", dpi=100)
+        fig.savefig(fig_dir / f"pr_{name}_{emb}_{regime}.png", dpi=100)
         plt.close(fig)

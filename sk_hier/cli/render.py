@@ -11,6 +11,9 @@ EPILOG = """examples:
   sk-hier render --n-clips 3000 --seed 0 --out data/timgm6mb
   sk-hier render --midi-from data/timgm6mb --soundfont fluidr3 --out data/fluidr3
   sk-hier render --n-clips 100 --programs 0,40,42,73 --drum-kits 0 --out data/small
+  sk-hier render --n-clips 3000 --soundfonts timgm6mb,csound,fluidr3 --augment light \
+      --out data/mixed
+  sk-hier render --midi-from data/timgm6mb --soundfonts fluidr3,musescore --each --out data/both
 """
 
 
@@ -21,6 +24,41 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers such as 0,40,73, got {text!r}"
         ) from None
+
+
+def _add_source_args(p) -> None:
+    """--soundfont, --soundfonts, --each, --augment: choices from the registries."""
+    # Both registries are plain-Python modules: listing the choices loads no numpy.
+    from ..datasets.augment import AUGMENT_LEVELS
+    from ..datasets.soundfonts import soundfont_names
+
+    names = soundfont_names()
+    p.add_argument(
+        "--soundfont",
+        default="timgm6mb",
+        metavar="SF",
+        help=f"one source: {', '.join(names)} (default timgm6mb, ships with pretty_midi; "
+        "the others come from Debian packages, `make setup` installs them) or the path "
+        "of a .sf2/.sf3 file",
+    )
+    p.add_argument(
+        "--soundfonts",
+        metavar="A,B,...",
+        help="several sources: each clip is rendered through one drawn per clip (N clips "
+        "stay N); sources.csv records the source, lineage group and MIDI id of each clip",
+    )
+    p.add_argument(
+        "--each",
+        action="store_true",
+        help="with --soundfonts: every clip through every source (ids <clip>__<source>)",
+    )
+    p.add_argument(
+        "--augment",
+        choices=tuple(AUGMENT_LEVELS),
+        default="none",
+        help="render-time augmentation, seeded per clip and recorded (default: none; "
+        "needs pip install 'sk-hier[augment]')",
+    )
 
 
 def add_parser(subparsers) -> None:
@@ -45,13 +83,7 @@ def add_parser(subparsers) -> None:
         help="number of clips (required unless --midi-from; default then: all)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the set (default: 0)")
-    p.add_argument(
-        "--soundfont",
-        default="timgm6mb",
-        metavar="SF",
-        help="timgm6mb (default, ships with pretty_midi), fluidr3 (Debian "
-        "fluid-soundfont-gm) or the path of a .sf2 file",
-    )
+    _add_source_args(p)
     p.add_argument(
         "--duration", type=float, default=10.0, help="clip length in seconds (default: 10)"
     )
@@ -89,12 +121,20 @@ def run(args: argparse.Namespace) -> int:
     """Run ``sk-hier render``; returns the exit status."""
     from .._io import check_output
     from ..datasets.render import render_dataset
+    from ..datasets.soundfonts import parse_soundfont_list
     from ..datasets.taxonomy import instruments_from_programs
 
     if args.n_clips is None and args.midi_from is None:
         raise CLIError("give --n-clips N (or --midi-from DIR to render existing MIDI).")
+    if args.each and not args.soundfonts:
+        raise CLIError("--each needs --soundfonts A,B,...: it renders every clip through each.")
+    try:
+        fonts = parse_soundfont_list(args.soundfonts) if args.soundfonts else None
+    except ValueError as exc:
+        raise CLIError(f"--soundfonts: {exc}") from None
     # Before any work: --out may not be a source, and must be a folder that can be made.
-    sources = [s for s in (args.midi_from, args.soundfont) if s and Path(s).exists()]
+    given = [args.midi_from, args.soundfont, *(fonts or ())]
+    sources = [s for s in given if s and Path(s).exists()]
     check_output(args.out, sources, option="--out", folder=True)
     instruments = None
     if args.programs is not None or args.drum_kits is not None:
@@ -111,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         instruments=instruments,
         midi_from=args.midi_from,
+        soundfonts=fonts,
+        each=args.each,
+        augment=args.augment,
     )
     speed = f" ({summary.realtime_factor:.0f}x real time)" if summary.n_rendered else ""
     print(

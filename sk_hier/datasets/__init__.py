@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import importlib
 
-from .synthetic import default_hierarchy, make_hierarchical_multilabel
-
 __all__ = ["default_hierarchy", "make_hierarchical_multilabel"]
 
-# Public names of the audio modules, loaded lazily (they need optional packages).
+# Public names, loaded on first use: the audio modules need optional packages, and the
+# synthetic data needs scikit-learn, which the command line's --help must not load
+# (it reads the soundfont and augmentation registries of this package).
 _LAZY: dict = {
+    **dict.fromkeys(("default_hierarchy", "make_hierarchical_multilabel"), ".synthetic"),
     **dict.fromkeys(
         (
             "Instrument",

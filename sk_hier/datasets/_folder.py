@@ -164,11 +164,16 @@ def read_labels_csv(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     for lineno, r in enumerate(body, start=2):
         if len(r) != len(header):
             raise ValueError(f"{path}, line {lineno}: {len(r)} fields, expected {len(header)}.")
-        bad = [v for v in r[1:] if v not in ("0", "1")]
+        bad = [v for v in r[1:] if v not in ("0", "1", "")]
         if bad:
-            raise ValueError(f"{path}, line {lineno}: labels must be 0 or 1, got {bad[0]!r}.")
+            raise ValueError(
+                f"{path}, line {lineno}: labels must be 0, 1 or empty (unknown), got {bad[0]!r}."
+            )
     dup = sorted({c for c in ids if ids.count(c) > 1}) if len(set(ids)) != len(ids) else []
     if dup:
         raise ValueError(f"{path}: duplicate clip ids {dup[:5]}.")
-    Y = np.array([[int(v) for v in r[1:]] for r in body], dtype=int).reshape(len(body), -1)
+    # Integers unless a label is unknown (a soundfont gap): then float with NaN.
+    unknown = any(v == "" for r in body for v in r[1:])
+    cells = [[float(v) if v else np.nan for v in r[1:]] for r in body]
+    Y = np.array(cells, dtype=float if unknown else int).reshape(len(body), -1)
     return ids, header[1:], Y

@@ -17,17 +17,21 @@ from typing import Any
 import numpy as np
 
 from ._smf import smf_bytes
+from .soundfonts import SOUNDFONTS, canonical_name
 
-#: Named soundfonts; any other value of ``soundfont`` is a path to a ``.sf2`` file.
-SOUNDFONTS = {
-    "timgm6mb": "TimGM6mb.sf2 inside the pretty_midi package (6 MB, always available)",
-    "fluidr3": "/usr/share/sounds/sf2/FluidR3_GM.sf2 (Debian package fluid-soundfont-gm)",
-}
-_FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 # Mix loudness: RMS target and peak ceiling (dBFS). -20 dBFS RMS is a common level for
 # music datasets; the ceiling keeps 1 dB of headroom so that 16-bit PCM never clips.
 _TARGET_RMS_DB = -20.0
 _PEAK_DB = -1.0
+# An instrument is audible in a source when one note at each test velocity reaches this
+# RMS level (dBFS, raw synth output): the taxonomy's notes measure -12..-35 dBFS in every
+# registered source, while a broken velocity layer (MuseScore General's piano near
+# velocity 100 in tinysoundfont) falls to about -60.
+AUDIBLE_DB = -50.0
+_TEST_VELOCITIES = (48, 80, 100, 112)
+_TEST_NOTE_SECONDS = 0.4
+_DRUM_TEST_KEYS = (36, 38, 42)  # kick, snare, closed hi-hat
+_PITCH_TEST_KEY = 60
 
 
 # -- soundfonts ---------------------------------------------------------------------
@@ -37,13 +41,14 @@ def resolve_soundfont(soundfont: str | os.PathLike = "timgm6mb") -> tuple[str, P
     Parameters
     ----------
     soundfont : str or path-like, default="timgm6mb"
-        ``"timgm6mb"`` (ships with ``pretty_midi``), ``"fluidr3"`` (Debian's
-        ``fluid-soundfont-gm``), or the path of any ``.sf2`` file.
+        A registered name (see :data:`~sk_hier.datasets.soundfonts.SOUNDFONTS`:
+        ``"timgm6mb"``, ``"fluidr3"``, ``"csound"``, ...), or the path of a ``.sf2`` /
+        ``.sf3`` file.
 
     Returns
     -------
     name : str
-        ``"timgm6mb"``, ``"fluidr3"`` or the file name.
+        The registry name, or the file name for a path.
     path : Path
         The absolute path of the file.
 
@@ -52,7 +57,7 @@ def resolve_soundfont(soundfont: str | os.PathLike = "timgm6mb") -> tuple[str, P
     FileNotFoundError
         When the file is missing, with how to get it.
     ValueError
-        When the file is not a SoundFont 2 file.
+        When the file is not a SoundFont file.
 
     Examples
     --------
@@ -61,34 +66,28 @@ def resolve_soundfont(soundfont: str | os.PathLike = "timgm6mb") -> tuple[str, P
     >>> name, path.name
     ('timgm6mb', 'TimGM6mb.sf2')
     """
-    key = str(soundfont).lower() if isinstance(soundfont, str) else None
-    if key == "timgm6mb":
-        try:
-            import pretty_midi
-        except ImportError as exc:
-            raise ImportError(
-                "The 'timgm6mb' soundfont ships with pretty_midi: pip install 'sk-hier[audio]'."
-            ) from exc
-        name, path = "timgm6mb", Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-        hint = "reinstall pretty_midi (its wheel ships TimGM6mb.sf2)"
-    elif key in ("fluidr3", "fluidr3_gm"):
-        name, path = "fluidr3", _FLUIDR3
-        hint = (
-            "install the Debian package fluid-soundfont-gm (`make setup` does it; or "
-            "`sudo apt-get install fluid-soundfont-gm`), or pass the path of a .sf2 file"
-        )
+    name = canonical_name(soundfont) if isinstance(soundfont, str) else None
+    if name is not None:
+        source = SOUNDFONTS[name]
+        path = source.find()
+        if path is None:
+            raise FileNotFoundError(
+                f"Soundfont {name!r} ({source.title}) is not installed: {source.install_hint()}."
+            )
     else:
         path = Path(soundfont).expanduser()
         name = path.name
-        hint = f"pass an existing .sf2 file or one of {sorted(SOUNDFONTS)}"
-    if not path.is_file():
-        raise FileNotFoundError(f"Soundfont {str(soundfont)!r} not found at {path}: {hint}.")
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Soundfont {str(soundfont)!r} not found at {path}: pass an existing "
+                f".sf2/.sf3 file or one of {', '.join(SOUNDFONTS)}."
+            )
     with open(path, "rb") as fh:
         head = fh.read(12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
         raise ValueError(
-            f"{path} is not a SoundFont 2 file (no RIFF/sfbk header); it may be corrupt or "
-            "truncated. Use a .sf2 file, e.g. soundfont='timgm6mb'."
+            f"{path} is not a SoundFont file (no RIFF/sfbk header); it may be corrupt or "
+            "truncated. Use a .sf2/.sf3 file, e.g. soundfont='timgm6mb'."
         )
     return name, path.resolve()
 
@@ -164,28 +163,87 @@ class Engine:
         except Exception as exc:
             raise ValueError(f"{where} is not a readable MIDI file: {exc}") from exc
 
-    def render(self, data: bytes, duration: float | None, where: str) -> np.ndarray:
-        """Render MIDI bytes to an (n_samples, 2) float32 array, sample-accurate."""
-        midi = self._midi
-        events = self.events(data, where)
+    def gaps(self, instruments) -> dict[str, str]:
+        """Instruments this soundfont cannot voice audibly: name -> what is wrong.
+
+        A missing preset is a gap; so is one whose test note (each of a few velocities,
+        0.4 s) stays below :data:`AUDIBLE_DB`: such an instrument would be silence
+        labelled as present. Measured once per engine and instrument.
+        """
+        out = {}
+        for inst in instruments:
+            key = ("gap", inst.is_drum, inst.program)
+            if key not in self._presets:
+                self._presets[key] = self._audit(inst.program, inst.is_drum)
+            if self._presets[key]:
+                out[inst.name] = self._presets[key]
+        return out
+
+    def _audit(self, program: int, is_drum: bool) -> str:
+        if not self.has_preset(program, is_drum):
+            return f"no {'drum kit' if is_drum else 'program'} {program}"
+        n = round(_TEST_NOTE_SECONDS * self.sample_rate)
+        ch = 9 if is_drum else 0
+        keys = _DRUM_TEST_KEYS if is_drum else (_PITCH_TEST_KEY,)
+        quietest = np.inf
+        for velocity in _TEST_VELOCITIES:
+            self._reset()
+            self.sf.channel_set_preset_number(ch, program, is_drum)
+            for k in keys:
+                self.sf.channel_note_on(ch, k, velocity / 127.0)
+            buf = bytearray(n * 8)
+            self.sf.render(memoryview(buf), False)
+            y = np.frombuffer(buf, dtype=np.float32)
+            level = 10 * np.log10(float(np.mean(np.square(y, dtype=np.float64))) + 1e-20)
+            quietest = min(quietest, level)
+        self._reset()
+        if quietest < AUDIBLE_DB:
+            return f"inaudible: {quietest:.0f} dBFS at some velocity (need {AUDIBLE_DB:.0f})"
+        return ""
+
+    def _check_presets(self, events: list, where: str, drop: frozenset) -> None:
         for ev in events:
-            if isinstance(ev.action, midi.ProgramChange):
+            if isinstance(ev.action, self._midi.ProgramChange):
                 drum = ev.channel == 9
-                if not self.has_preset(ev.action.program, drum):
+                program = ev.action.program
+                if (drum, program) not in drop and not self.has_preset(program, drum):
                     what = "drum kit" if drum else "program"
                     raise ValueError(
-                        f"{where} uses {what} {ev.action.program}, which the soundfont "
+                        f"{where} uses {what} {program}, which the soundfont "
                         f"{self.path.name} lacks; it would sound as another instrument. "
                         "Use a complete GM soundfont or drop that instrument."
                     )
+
+    def render(
+        self,
+        data: bytes,
+        duration: float | None,
+        where: str,
+        *,
+        drop: frozenset = frozenset(),
+        mix: dict | None = None,
+    ) -> np.ndarray:
+        """Render MIDI bytes to an (n_samples, 2) float32 array, sample-accurate.
+
+        ``drop`` holds ``(is_drum, program)`` keys whose notes are not played (a gap of
+        this soundfont); ``mix`` maps a channel to its expression (CC 11) curve,
+        ``[(seconds, value 0..127), ...]``, for per-track levels that move in time.
+        """
+        events = self.events(data, where)
+        self._check_presets(events, where, drop)
+        if mix:
+            events = _with_mix(events, mix, self._midi)
         if duration is None:
             duration = (max((ev.t for ev in events), default=0.0)) + 1.0
-        sr = self.sample_rate
-        n = round(duration * sr)
+        n = round(duration * self.sample_rate)
         buf = bytearray(n * 8)
-        view = memoryview(buf)
-        sf = self.sf
         self._reset()
+        self._play(events, memoryview(buf), n, drop)
+        return np.frombuffer(buf, dtype=np.float32).reshape(n, 2)
+
+    def _play(self, events: list, view: memoryview, n: int, drop: frozenset) -> None:
+        midi, sf, sr = self._midi, self.sf, self.sample_rate
+        program = dict.fromkeys(range(16), 0)
         cur = 0
         for ev in events:
             idx = min(round(ev.t * sr), n)
@@ -196,18 +254,43 @@ class Engine:
                 break
             act, ch = ev.action, ev.channel
             if isinstance(act, midi.NoteOn):
-                sf.channel_note_on(ch, act.key, act.velocity / 127.0)
+                if (ch == 9, program[ch]) not in drop:
+                    sf.channel_note_on(ch, act.key, act.velocity / 127.0)
             elif isinstance(act, midi.NoteOff):
                 sf.channel_note_off(ch, act.key)
             elif isinstance(act, midi.ControlChange):
                 sf.channel_midi_control(ch, act.control, act.control_value)
             elif isinstance(act, midi.ProgramChange):
+                program[ch] = act.program
                 sf.channel_set_preset_number(ch, act.program, ch == 9)
             elif isinstance(act, midi.PitchBend):
                 sf.channel_set_pitch_wheel(ch, act.pitch_bend)
         if cur < n:
             sf.render(view[cur * 8 :], False)
-        return np.frombuffer(buf, dtype=np.float32).reshape(n, 2)
+
+
+_EXPRESSION = 11  # MIDI CC 11: expression, a per-channel level under the channel volume
+
+
+class _MixEvent:
+    """A tinysoundfont-like event: ``t``, ``channel``, ``action``."""
+
+    __slots__ = ("action", "channel", "t")
+
+    def __init__(self, t: float, channel: int, action) -> None:
+        self.t, self.channel, self.action = t, channel, action
+
+
+def _with_mix(events: list, mix: dict, midi) -> list:
+    """Events with expression changes merged in; the mix events come first at a tie."""
+    extra = [
+        _MixEvent(float(t), int(ch), midi.ControlChange(_EXPRESSION, int(v)))
+        for ch, curve in mix.items()
+        for t, v in curve
+    ]
+    merged = [(ev.t, 1, i, ev) for i, ev in enumerate(events)]
+    merged += [(ev.t, 0, i, ev) for i, ev in enumerate(extra)]
+    return [ev for *_, ev in sorted(merged, key=lambda x: x[:3])]
 
 
 _ENGINES: dict[tuple[str, int], Engine] = {}

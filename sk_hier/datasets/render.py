@@ -9,9 +9,7 @@ the output does not depend on ``n_jobs``.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -21,19 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write
 from ..hierarchy import Hierarchy
 from ._folder import (
     instruments_to_json,
-    label_matrix,
     midi_source,
     package_versions,
     prepare_out_dir,
     read_labels_csv,
 )
 from ._midi_gen import GENERATOR_VERSION, MIN_TAIL, SOURCES, generate_clip_midi
+from ._render_jobs import assign_sources, group_of, run_jobs, write_tables
 from ._synth import (
-    SOUNDFONTS,
     check_sample_rate,
     get_engine,
     midi_bytes,
@@ -41,8 +37,9 @@ from ._synth import (
     resolve_soundfont,
     sha256_of,
     to_mono,
-    wav_bytes,
 )
+from .augment import check_augment, describe_augment, make_impulse_responses
+from .soundfonts import SOUNDFONTS, parse_soundfont_list
 from .taxonomy import Instrument, check_instruments, make_instrument_hierarchy
 
 __all__ = [
@@ -184,62 +181,6 @@ def labels_from_midi(
 # -- a folder of clips --------------------------------------------------------------
 
 
-def _render_clip(job: dict) -> tuple[str, tuple[str, ...], bool]:
-    """Make one clip's MIDI (or copy it), render it, write both; runs in any process."""
-    out = Path(job["out_dir"])
-    clip_id = job["clip_id"]
-    wav_path = out / "audio" / f"{clip_id}.wav"
-    mid_path = out / "midi" / f"{clip_id}.mid"
-    instruments = job["instruments"]
-    if wav_path.is_file() and mid_path.is_file():  # done by an earlier run
-        return clip_id, labels_from_midi(mid_path, instruments, job["duration"]), False
-    if job["midi_src"] is not None:
-        data = Path(job["midi_src"]).read_bytes()
-        where = job["midi_src"]
-        labels = labels_from_midi(data, instruments, job["duration"])
-    else:
-        midi, labels = generate_clip_midi(
-            job["seed"], instruments, job["duration"], clip=job["index"], source=job["source"]
-        )
-        data, where = midi_bytes(midi)[0], clip_id
-    engine = get_engine(Path(job["soundfont"]), job["sample_rate"])
-    stereo = engine.render(data, job["duration"], where)
-    mono = to_mono(stereo)
-    if labels and float(np.abs(mono).max()) < 1e-6:
-        raise ValueError(
-            f"Clip {clip_id} rendered silent although it has notes ({', '.join(labels)}); "
-            f"the soundfont {engine.path.name} may lack samples for them."
-        )
-    atomic_write(mid_path, data)
-    atomic_write(wav_path, wav_bytes(normalize_loudness(mono), job["sample_rate"]))
-    return clip_id, labels, True
-
-
-def _release_worker_processes() -> None:
-    """End the idle joblib worker processes that rendered, so the next stage starts fresh.
-
-    Each worker keeps the synth of the soundfonts it rendered with, for speed across
-    clips (FluidR3_GM is about 150 MB resident per worker). Left alive, those workers
-    serve the next joblib call of this process (embedding, fitting), and loky, which
-    takes a worker's memory after its first task as the reference, counts the synths
-    plus the new stage's own state (librosa, the musicnn network) as a leak: past
-    300 MB it stops the worker mid-run, starts another and warns "A worker stopped
-    while some jobs were given to the executor ... memory leak". Fresh workers hold
-    only what their own stage needs, and their reference includes it.
-    """
-    # joblib keeps one reusable loky executor per process; it is recreated on demand.
-    from joblib.externals.loky import reusable_executor
-
-    executor = getattr(reusable_executor, "_executor", None)
-    if executor is not None:
-        # joblib's terminate: shut the workers down (waiting for them), then remove the
-        # temp folder of memory-mapped arguments.
-        if hasattr(executor, "terminate"):
-            executor.terminate()
-        else:
-            executor.shutdown(wait=True)
-
-
 @dataclass(frozen=True)
 class RenderSummary:
     """What :func:`render_dataset` did.
@@ -286,6 +227,9 @@ def render_dataset(
     progress: bool = True,
     instruments: Sequence[Instrument] | None = None,
     midi_from: str | os.PathLike | None = None,
+    soundfonts: Sequence[str] | str | None = None,
+    each: bool = False,
+    augment: str = "none",
 ) -> RenderSummary:
     """Render a labelled set of multi-instrument clips into a folder.
 
@@ -301,9 +245,15 @@ def render_dataset(
         audio/<clip_id>.wav   mono 16-bit PCM, -20 dBFS RMS, peaks below -1 dBFS
         midi/<clip_id>.mid    what was rendered
         labels.csv            clip_id, then one 0/1 column per label of the hierarchy
-                              (families first, then instruments; max rule holds)
+                              (families first, then instruments; max rule holds);
+                              an empty cell is unknown (an instrument the clip's
+                              soundfont cannot voice, and its family unless another
+                              of its instruments is heard)
+        sources.csv           clip_id, midi_id, source, lineage group, unknown labels
         hierarchy.json        Hierarchy.to_json() of the taxonomy
-        render.json           settings and package versions
+        render.json           settings (soundfonts, their gaps, augmentation) and
+                              package versions
+        augment/<clip_id>.json  with ``augment``: the mix levels and effects applied
 
     Parameters
     ----------
@@ -315,7 +265,8 @@ def render_dataset(
     seed : int, default=0
         Seed of the set; ignored with ``midi_from``.
     soundfont : str or path-like, default="timgm6mb"
-        ``"timgm6mb"``, ``"fluidr3"`` or a ``.sf2`` path.
+        A registered source (:data:`~sk_hier.datasets.soundfonts.SOUNDFONTS`) or a
+        ``.sf2``/``.sf3`` path.
     duration : float, default=10.0
         Clip length in seconds (with ``midi_from`` a rendered folder's own duration
         wins).
@@ -334,6 +285,15 @@ def render_dataset(
         (its clip ids, labels, taxonomy and duration are kept, the MIDI files are
         copied byte for byte) or a folder of ``.mid`` files (labelled from their
         programs). This gives the same music through another soundfont.
+    soundfonts : sequence of str or str, default=None
+        Several sources (``"a,b,c"`` or a list; replaces ``soundfont``): each clip is
+        rendered through one source drawn per clip (seeded), so N clips stay N clips.
+    each : bool, default=False
+        With ``soundfonts``: render every clip through every source instead, with
+        clip ids ``<midi_id>__<source>``.
+    augment : {"none", "light", "strong"}, default="none"
+        Render-time augmentation (per-track mix levels, EQ, band-limiting, reverb,
+        compression, noise, MP3), seeded per clip; see :mod:`sk_hier.datasets.augment`.
 
     Returns
     -------
@@ -353,63 +313,121 @@ def render_dataset(
     >>> clip_ids.tolist(), Y.shape
     (['clip_000000', 'clip_000001'], (2, 38))
     >>> sorted(p.name for p in summary.out_dir.iterdir())
-    ['audio', 'hierarchy.json', 'labels.csv', 'midi', 'render.json']
+    ['audio', 'hierarchy.json', 'labels.csv', 'midi', 'render.json', 'sources.csv']
     >>> import shutil; shutil.rmtree(tmp)
     """
     t0 = time.perf_counter()
     sample_rate = check_sample_rate(sample_rate)
     _check_args(n_clips, seed, duration, source, n_jobs)
-    sf_name, sf_path = resolve_soundfont(soundfont)
-    get_engine(sf_path, sample_rate)  # load now: a corrupt file fails before any work
+    augment = check_augment(augment)
     clip_ids, midi_paths, duration, instruments, origin = _clips(
         out_dir, n_clips, duration, instruments, midi_from
     )
-    hierarchy = make_instrument_hierarchy(instruments)
-    versions = package_versions(source)
-    settings = {
-        "format": _FORMAT,
-        "source": source if midi_from is None else "midi",
-        "seed": int(seed) if midi_from is None else None,
-        "duration": float(duration),
-        "generator": GENERATOR_VERSION if midi_from is None else None,
-        "midi_from": origin,
-        "sample_rate": sample_rate,
-        "soundfont": {"name": sf_name, "file": sf_path.name, "sha256": sha256_of(sf_path)},
-        "instruments": instruments_to_json(instruments),
-        "tinysoundfont": versions["tinysoundfont"],
-    }
+    fonts, gaps = _load_sources(
+        soundfonts if soundfonts is not None else [soundfont], sample_rate, instruments
+    )
+    plan = assign_sources(clip_ids, [n for n, _ in fonts], int(seed), bool(each))
     out = Path(out_dir).expanduser()
-    meta = {
-        "settings": settings,
-        "complete": False,
-        "n_clips": len(clip_ids),
-        "soundfont_path": str(sf_path),
-        "versions": versions,
-    }
+    meta = _render_meta(fonts, gaps, augment, each, midi_from, origin, locals())
+    meta["n_clips"] = len(plan)
     prepare_out_dir(out, meta)
-    common = {
-        "out_dir": str(out),
-        "seed": int(seed),
-        "source": source,
-        "duration": float(duration),
-        "instruments": instruments,
-        "soundfont": str(sf_path),
-        "sample_rate": sample_rate,
-    }
-    jobs = [
-        {**common, "clip_id": cid, "index": i, "midi_src": src}
-        for i, (cid, src) in enumerate(zip(clip_ids, midi_paths))
-    ]
-    labels, n_rendered = _run_jobs(jobs, n_jobs, f"render ({sf_name})", progress)
-    _write_tables(out, hierarchy, clip_ids, labels, meta)
+    jobs = _jobs(out, plan, midi_paths, fonts, gaps, augment, locals())
+    desc = f"render ({', '.join(n for n, _ in fonts)})"
+    results = run_jobs(jobs, n_jobs, desc, progress)
+    write_tables(out, make_instrument_hierarchy(instruments), plan, results, meta)
+    n_rendered = results[2]
     return RenderSummary(
         out_dir=out,
-        n_clips=len(clip_ids),
+        n_clips=len(plan),
         n_rendered=n_rendered,
-        n_skipped=len(clip_ids) - n_rendered,
+        n_skipped=len(plan) - n_rendered,
         audio_seconds=n_rendered * float(duration),
         seconds=time.perf_counter() - t0,
     )
+
+
+def _load_sources(names: Sequence, sample_rate: int, instruments) -> tuple[list, dict]:
+    """Resolve and load every soundfont now (a missing or corrupt one fails before any
+    work), and find the instruments each cannot voice: ``(name, path)`` list, gaps."""
+    if isinstance(names, str):
+        names = parse_soundfont_list(names)
+    fonts = [resolve_soundfont(n) for n in names]
+    if not fonts:
+        raise ValueError("soundfonts is empty; give at least one, e.g. ['timgm6mb'].")
+    if len({n for n, _ in fonts}) != len(fonts):
+        raise ValueError(f"A soundfont is listed twice in {list(names)}; list each once.")
+    gaps = {name: get_engine(path, sample_rate).gaps(instruments) for name, path in fonts}
+    return fonts, gaps
+
+
+def _render_meta(fonts, gaps, augment, each, midi_from, origin, args) -> dict:
+    """render.json before the work: settings (compared on a rerun) and provenance."""
+    source, seed, instruments = args["source"], args["seed"], args["instruments"]
+
+    def describe(name, path):
+        return {"name": name, "file": path.name, "sha256": sha256_of(path)}
+
+    settings = {
+        "format": _FORMAT,
+        "source": source if midi_from is None else "midi",
+        "seed": int(seed) if midi_from is None or len(fonts) > 1 or augment != "none" else None,
+        "duration": float(args["duration"]),
+        "generator": GENERATOR_VERSION if midi_from is None else None,
+        "midi_from": origin,
+        "sample_rate": args["sample_rate"],
+        "instruments": instruments_to_json(instruments),
+        "tinysoundfont": package_versions(source)["tinysoundfont"],
+    }
+    # Keys that older folders lack are written only when used, so those folders resume.
+    if len(fonts) == 1:
+        settings["soundfont"] = describe(*fonts[0])
+    else:
+        settings["soundfonts"] = [{**describe(n, p), "group": group_of(n)} for n, p in fonts]
+        settings["assignment"] = "each" if each else "one drawn per clip"
+    if augment != "none":
+        settings["augment"] = describe_augment(augment)
+    if any(gaps.values()):
+        settings["gaps"] = {name: g for name, g in gaps.items() if g}
+    return {
+        "settings": settings,
+        "complete": False,
+        "n_clips": None,
+        "soundfont_path": (str(fonts[0][1]) if len(fonts) == 1 else {n: str(p) for n, p in fonts}),
+        "versions": package_versions(source),
+    }
+
+
+def _jobs(out: Path, plan, midi_paths, fonts, gaps, augment, args) -> list[dict]:
+    """One job per output clip."""
+    paths = dict(fonts)
+    keys = {i.name: i.key for i in args["instruments"]}
+    ir_paths = []
+    if augment != "none":
+        (out / "augment").mkdir(exist_ok=True)
+        ir_paths = make_impulse_responses(out / "augment", args["sample_rate"])
+    common = {
+        "out_dir": str(out),
+        "seed": int(args["seed"]),
+        "source": args["source"],
+        "duration": float(args["duration"]),
+        "instruments": args["instruments"],
+        "sample_rate": args["sample_rate"],
+        "augment": augment,
+        "ir_paths": ir_paths,
+    }
+    return [
+        {
+            **common,
+            "clip_id": cid,
+            "index": i,
+            "midi_src": midi_paths[i],
+            "soundfont": str(paths[name]),
+            "soundfont_name": name,
+            "gap_names": tuple(gaps[name]),
+            "drop": frozenset(keys[g] for g in gaps[name]),
+        }
+        for cid, _, i, name in plan
+    ]
 
 
 def _check_args(n_clips: Any, seed: Any, duration: Any, source: Any, n_jobs: Any) -> None:
@@ -442,39 +460,6 @@ def _clips(out_dir, n_clips, duration, instruments, midi_from):
     return midi_source(midi_from, n_clips, duration, instruments)
 
 
-def _run_jobs(jobs: list[dict], n_jobs, desc: str, progress: bool) -> tuple[dict, int]:
-    """Render every clip (in parallel); returns the labels by clip id and the count."""
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_render_clip)(job) for job in jobs
-    )
-    labels: dict[str, tuple] = {}
-    n_rendered = 0
-    for clip_id, names, rendered in tqdm(
-        results, total=len(jobs), desc=desc, unit="clip", disable=not progress
-    ):
-        labels[clip_id] = names
-        n_rendered += rendered
-    if n_jobs != 1:
-        _release_worker_processes()
-    return labels, n_rendered
-
-
-def _write_tables(out: Path, hierarchy: Hierarchy, clip_ids, labels: dict, meta: dict) -> None:
-    """hierarchy.json, labels.csv, then render.json marked complete (written last)."""
-    Y = label_matrix(hierarchy, [labels[c] for c in clip_ids])
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["clip_id", *hierarchy.labels])
-    writer.writerows([cid, *map(str, row)] for cid, row in zip(clip_ids, Y.tolist()))
-    atomic_write(out / "hierarchy.json", hierarchy.to_json() + "\n")
-    atomic_write(out / "labels.csv", buf.getvalue())
-    meta["complete"] = True
-    atomic_write(out / "render.json", json.dumps(meta, indent=2) + "\n")
-
-
 def load_rendered(
     path: str | os.PathLike,
 ) -> tuple[np.ndarray, np.ndarray, Hierarchy, np.ndarray]:
@@ -490,7 +475,8 @@ def load_rendered(
     paths : ndarray of str, shape (n_clips,)
         WAV file of each clip.
     Y : ndarray of int, shape (n_clips, n_labels)
-        0/1 labels over ``hierarchy.labels`` (families first, then instruments).
+        0/1 labels over ``hierarchy.labels`` (families first, then instruments); float
+        with NaN for unknown labels when a soundfont could not voice an instrument.
     hierarchy : Hierarchy
         The taxonomy.
     clip_ids : ndarray of str, shape (n_clips,)
@@ -536,10 +522,14 @@ def load_rendered(
             f"The columns of {root / 'labels.csv'} do not match hierarchy.json ({what}); "
             f"expected clip_id followed by {expected}."
         )
-    # The max rule: a family is present exactly when one of its instruments is.
+    # The max rule: a family is present exactly when one of its instruments is (an
+    # unknown family or instrument, from a soundfont gap, is checked as far as known).
     for parent in hierarchy.inner:
         kids = [hierarchy.index(c) for c in hierarchy.children_of(parent)]
-        bad = np.flatnonzero(Y[:, hierarchy.index(parent)] != Y[:, kids].max(axis=1))
+        fam = Y[:, hierarchy.index(parent)]
+        heard = np.nan_to_num(Y[:, kids], nan=0.0).max(axis=1)
+        unsure = np.isnan(Y[:, kids]).any(axis=1) if Y.dtype.kind == "f" else False
+        bad = np.flatnonzero((fam == 1) & (heard == 0) & ~unsure | (fam == 0) & (heard == 1))
         if bad.size:
             raise ValueError(
                 f"{root / 'labels.csv'}: {parent!r} disagrees with its instruments for clip "

@@ -1,0 +1,113 @@
+"""The benchmark's grids, registry traits, printed answer and a small real run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from sk_hier.benchmarking.compare import TAGGER_VARIANTS, summarize
+from sk_hier.benchmarking.headline import headline
+from sk_hier.benchmarking.quality import QUICK, TRUNK_GRID, _traits, tagger_grid
+from sk_hier.strategies import STRATEGIES
+
+
+def test_every_tagger_gets_the_same_trunk_grid():
+    for name, (strategy, _) in TAGGER_VARIANTS.items():
+        grid = tagger_grid(strategy)
+        for key in TRUNK_GRID:
+            assert grid[f"model__{key}"] == TRUNK_GRID[key], name
+        assert ("model__level_weights" in grid) == STRATEGIES[strategy].trains_parents
+
+
+def test_traits_come_from_the_strategy_registry():
+    assert _traits("resatt") == (True, True)
+    assert _traits("gmp_gated") == (False, True)
+    assert _traits("gmp") == (False, False)
+    assert _traits("flat") == (False, False)
+    assert _traits("logreg_per_level") == (False, False)
+
+
+def _df(seeds, regime="full", splits=("test",)):
+    values = {"flat": (0.70, 0.80), "gmp_gated": (0.71, 0.84), "logreg_per_level": (0.69, 0.79)}
+    return pd.DataFrame(
+        [
+            dict(
+                model=m,
+                embedder="musicnn",
+                regime=regime,
+                seed=s,
+                split=sp,
+                level=lv,
+                metric="map",
+                value=v + 0.01 * s,
+            )
+            for m, (leaf, parent) in values.items()
+            for s in seeds
+            for sp in splits
+            for lv, v in (("leaf", leaf), ("parent", parent))
+        ]
+    )
+
+
+def test_one_seed_shows_no_spread_and_the_answer_comes_first(tmp_path):
+    df = _df([0])
+    table = summarize(df)
+    assert "±" not in table
+    assert "±" in summarize(_df([0, 1]))
+    text = headline(df, tmp_path)
+    first = text.splitlines()[2]
+    assert "winner **gmp_gated**" in first and "joint vs flat: gmp_gated" in first
+    assert "won 1/1" in first and "best logistic regression: logreg_per_level" in first
+    assert str(tmp_path.resolve()) in text
+
+
+def test_loso_headline_reports_held_out_vs_in_domain_and_the_mean(tmp_path):
+    df = pd.concat(
+        [
+            _df([0, 1], "loso-fluid", ("held_out", "in_domain")),
+            _df([0, 1], "loso-opl3", ("held_out", "in_domain")),
+        ]
+    )
+    text = headline(df, tmp_path, {("musicnn", "loso"): ("flat", "chosen by inner CV 0.7")})
+    assert "held-out vs in-domain" in text
+    mean = next(line for line in text.splitlines() if "LOSO mean" in line)
+    assert "flat (chosen by inner CV 0.7)" in mean and "fluid" in mean and "opl3" not in mean
+    assert any("FM group opl3, reported apart" in line for line in text.splitlines())
+
+
+@pytest.mark.audio
+def test_small_real_benchmark_with_a_loso_cell(tmp_path):
+    pytest.importorskip("tinysoundfont")
+    pytest.importorskip("librosa")
+    from sk_hier.benchmarking.quality import run_quality
+    from sk_hier.benchmarking.report import write_report
+    from sk_hier.datasets import load_rendered
+
+    config = replace(
+        QUICK,
+        n_clips=24,
+        n_test=8,
+        embedders=("logmel",),
+        models=("flat", "gmp_gated"),
+        max_epochs=3,
+        n_jobs=1,
+    )
+    df = run_quality(tmp_path / "data", tmp_path / "out", config, progress=False)
+    assert set(df["regime"]) == {"full", "loso-fluid"}
+    assert set(df[df.regime == "loso-fluid"]["split"]) == {"held_out", "in_domain"}
+    tree = load_rendered(tmp_path / "data" / "timgm6mb")[2]
+    path, answer = write_report(tmp_path / "out", df, tree, command="test")
+    assert "winner" in answer and path.is_file()
+    # resumable: a second run finds every cell
+    again = run_quality(tmp_path / "data", tmp_path / "out", config, progress=False)
+    assert len(again) == len(df)
+
+
+def test_in_domain_cost_of_multi_source_training_is_reported(tmp_path):
+    df = pd.concat([_df([0, 1], "full"), _df([0, 1], "multi_source")])
+    hit = (df.regime == "multi_source") & (df.model == "flat") & (df.level == "leaf")
+    df.loc[hit, "value"] -= 0.02
+    line = next(x for x in headline(df, tmp_path).splitlines() if "In-domain cost" in x)
+    assert "worst flat -2.0" in line and "past -1: flat" in line
