@@ -74,6 +74,7 @@ def _sk_hier_parts() -> list[tuple[str, list]]:
 
     import sk_hier
 
+    from ._calibration_maps import IdentityMap, IsotonicMap, PlattMap, TemperatureMap
     from ._net import TaggerNet
     from .baselines import _ConstantProbability
     from .heads import ClassNet, HierarchicalNet, TreeSpec
@@ -86,14 +87,24 @@ def _sk_hier_parts() -> list[tuple[str, list]]:
     public = [getattr(sk_hier, name) for name in sk_hier.__all__]
     estimators = [c for c in public if isinstance(c, type) and issubclass(c, BaseEstimator)]
     held = [_ConstantProbability, Hierarchy, TreeSpec, _HierarchicalScorer]
+    held += [IdentityMap, IsotonicMap, PlattMap, TemperatureMap]  # a calibrator's maps
     # The head classes of the strategy registry ("module:attribute"), as module classes.
     heads = [_import(strategy.head) for strategy in STRATEGIES.values()]
     modules = [HierarchicalNet, ClassNet, *(h for h in heads if isinstance(h, type))]
     return [
-        (OBJECT, [*estimators, *held, _SavedNet, _TensorData]),
+        (OBJECT, [*estimators, *held, *_embedder_classes(), _SavedNet, _TensorData]),
         # A saved net names its classes; restore() builds them after checking them.
         (TYPE, [TaggerNet, *modules, HierarchicalBCELoss, WeightedCrossEntropy]),
     ]
+
+
+def _embedder_classes() -> list[type]:
+    """The audio embedders of the registry behind ``sk-hier embed --embedder``: a
+    shipped Pipeline starts with one. They hold settings only; their networks load
+    from package data when first used, never from the model file."""
+    from .embedders import EMBEDDERS
+
+    return [entry.load() for entry in EMBEDDERS.values()]
 
 
 def _import(spec: str) -> Any:

@@ -331,6 +331,47 @@ class Hierarchy:
     def __repr__(self) -> str:
         return f"Hierarchy({self.to_dict()!r})"
 
+    def _depth_first(self) -> list[tuple[int, str]]:
+        """``(depth, name)`` of every node, each parent followed by its subtree."""
+        out: list[tuple[int, str]] = []
+        stack = [(0, name) for name in reversed(self.levels[0])] if self.labels else []
+        while stack:
+            depth, name = stack.pop()
+            out.append((depth, name))
+            stack.extend((depth + 1, c) for c in reversed(self.children_of(name)))
+        return out
+
+    def __str__(self) -> str:
+        """The tree, one node a line, children indented under their parent.
+
+        Examples
+        --------
+        >>> print(Hierarchy({"strings": ["violin", "cello"], "brass": ["trumpet"]}))
+        Hierarchy: 5 labels, 2 levels
+        strings
+          violin
+          cello
+        brass
+          trumpet
+        """
+        head = f"Hierarchy: {len(self.labels)} labels, {self.n_levels} levels"
+        return "\n".join([head, *("  " * d + name for d, name in self._depth_first())])
+
+    def _repr_html_(self) -> str:
+        """The tree as nested HTML lists, for notebooks (names escaped)."""
+        import html
+
+        parts = [f"<b>Hierarchy</b>: {len(self.labels)} labels, {self.n_levels} levels<ul>"]
+        previous = 0
+        for depth, name in self._depth_first():
+            parts.append("</li></ul>" * (previous - depth) + ("<ul>" if depth > previous else ""))
+            if depth <= previous and len(parts) > 2:
+                parts.append("</li>")
+            parts.append(f"<li>{html.escape(name)}")
+            previous = depth
+        parts.append("</li></ul>" * previous + "</li></ul>")
+        return "".join(parts)
+
     def __getstate__(self) -> dict:
         return {"edges": [(n, self._parent[n]) for n in self.labels]}
 

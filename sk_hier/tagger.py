@@ -343,7 +343,6 @@ class HierarchicalTagger(
         rng = check_random_state(self.random_state)
         seeds = [int(rng.randint(np.iinfo(np.int32).max)) for _ in range(self.n_ensemble)]
         self.nets_ = [self._fit_net(X, y_arr, val, seed) for seed in seeds]
-        self.net_ = self.nets_[0]
         self.history_ = self.net_.history
         self.gates_ = self._fitted_gates()
         return self
@@ -446,8 +445,20 @@ class HierarchicalTagger(
     # -- inference ----------------------------------------------------------------
     @property
     def _nets(self) -> list:
-        # Models saved before ensembling existed hold only ``net_``.
-        return getattr(self, "nets_", None) or [self.net_]
+        if "nets_" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} is not fitted yet.")
+        return self.nets_
+
+    @property
+    def net_(self):
+        """The fitted skorch net (the first of ``nets_``), derived so it is stored once."""
+        return self._nets[0]
+
+    def __setstate__(self, state: dict) -> None:
+        # Models saved before ensembling existed hold one ``net_``.
+        if "net_" in state:
+            state.setdefault("nets_", [state.pop("net_")])
+        super().__setstate__(state)
 
     def _on_device(self) -> list:
         """The fitted torch modules, moved first if ``device`` changed since fitting."""

@@ -159,7 +159,7 @@ def test_tag_files_and_windows(model_file, wavs, tmp_path, capsys):
     assert "tagged 2 files (3 windows)" in err
     rows = _read(out)
     labels = list(Hierarchy(TREE).labels)
-    assert list(rows[0]) == ["path", "start", "end", "kind", *labels, "tags"]
+    assert list(rows[0]) == ["path", "start", "end", "kind", *labels, "tags", "top"]
     assert [(Path(r["path"]).name, r["kind"]) for r in rows] == [
         ("short.wav", "clip"),
         ("long.wav", "clip"),
@@ -180,6 +180,10 @@ def test_tag_files_and_windows(model_file, wavs, tmp_path, capsys):
     for r, p in zip(rows, P):
         expected = [name for name, v in zip(labels, p) if v >= threshold]
         assert r["tags"] == ";".join(expected)
+        # Never an empty answer: the three most probable labels, whatever the tags.
+        top = [item.split(":") for item in r["top"].split(";")]
+        assert [name for name, _ in top] == [labels[i] for i in np.argsort(-p, kind="stable")[:3]]
+        np.testing.assert_allclose([float(v) for _, v in top], np.sort(p)[::-1][:3], atol=5e-4)
 
 
 def test_tag_a_folder_to_stdout_with_a_threshold(model_file, wavs, capsys):

@@ -259,3 +259,13 @@ def test_load_onto_cuda(tagger, data, tmp_path):
     assert again.device == "cuda:0"
     assert next(again.net_.module_.parameters()).device.type == "cuda"
     np.testing.assert_allclose(again.predict_proba(X), tagger.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "temperature", "isotonic"])
+def test_calibrator_round_trip(data, tmp_path, method):
+    from sk_hier import HierarchicalCalibrator
+
+    X, Y, tree = data
+    model = HierarchicalCalibrator(HierarchicalTagger(tree, **TINY), method=method, cv=2).fit(X, Y)
+    again = load(save(model, tmp_path / "calibrated.skops"))
+    _same_predictions(model, again, X)

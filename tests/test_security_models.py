@@ -340,7 +340,7 @@ def _rewrite(path: Path, edit) -> None:
 
 def _first_weight(members: dict) -> dict:
     schema = json.loads(members["schema.json"])
-    net = schema["content"]["content"]["net_"]["content"]["content"]
+    net = _net_node(schema)["content"]["content"]
     weights = net["weights"]["content"]["module"]["content"]
     return next(iter(weights.values()))["content"]["content"]
 
@@ -359,9 +359,14 @@ def _missing_array(members):
     del members[_first_weight(members)["array"]["file"]]
 
 
+def _net_node(schema):
+    """The schema node of the tagger's (first) net."""
+    return schema["content"]["content"]["nets_"]["content"][0]
+
+
 def _bad_dtype(members):
     schema = json.loads(members["schema.json"])
-    entry = schema["content"]["content"]["net_"]["content"]["content"]["weights"]
+    entry = _net_node(schema)["content"]["content"]["weights"]
     tensor = next(iter(entry["content"]["module"]["content"].values()))
     tensor["content"]["content"]["dtype"] = _json("load")
     members["schema.json"] = json.dumps(schema).encode()
@@ -412,7 +417,7 @@ def test_a_saved_device_missing_here_falls_back_to_cpu(tagger_file, tmp_path, sm
     def edit(members):
         schema = json.loads(members["schema.json"])
         schema["content"]["content"]["device"] = _json("mps:3")
-        state = schema["content"]["content"]["net_"]["content"]["content"]["state"]
+        state = _net_node(schema)["content"]["content"]["state"]
         state["content"]["device"] = _json("mps:3")
         members["schema.json"] = json.dumps(schema).encode()
 

@@ -1,42 +1,46 @@
-"""``sk-hier tag``: tag audio files with a saved model; a CSV of probabilities and tags."""
+"""``sk-hier tag``: which instruments play when, in audio files; CSV, JSON or a table."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import inspect
-import io
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import CLIError
+from ._tag_output import FORMATS
 
-HELP = "tag audio files with a saved model (CSV of probabilities and tags)"
+HELP = "tag audio files: which instrument families and instruments play when"
 DESCRIPTION = """\
-Tag audio files (or every audio file under a folder) with a model saved by
-`sk-hier fit` (or sk_hier.persistence.save with the embedder in its metadata). The
-audio is embedded with the embedder recorded in the model. Output: one CSV row per
-file (kind=clip) with the probability of every label and a 'tags' column of the
-predicted labels joined by ';'. A file longer than --window seconds is also cut into
-windows of that length (the last one ends at the end of the file), each with its own
-row (kind=window); the file's row then holds, per label, the highest probability of
-its windows (a label is in the file if it is in any window).
+Tag audio files, folders (searched recursively) or glob patterns ('songs/*.wav') with
+the pretrained instrument tagger that ships with sk_hier, or with --model: a model
+saved by `sk-hier fit` (or sk_hier.save), or the name of another pretrained model.
+The audio is embedded with the embedder the model was trained with.
+
+A file longer than --window seconds is cut into windows of that length, one every
+--hop seconds (default: back to back; the last one ends at the end of the file), and
+every window gets the probability of every label. Output (CSV, JSON, or a table on a
+terminal): per file (kind=clip) per label the highest probability of its windows,
+and per window its own; the 'tags' column holds the labels at or above their
+thresholds and the 'top' column the --top most probable labels with their
+probabilities, so an answer is never empty. A warning says when the model was fit on
+too few clips to be trusted, or when no label of a file passes its threshold.
+--plot draws the instrument timeline of each file (one row per instrument under its
+family band, probability as shade, predicted tags marked).
 
 A .skops model loads without running code from the file: it may name only the
 objects sk_hier itself saves. A pickle model (.joblib, .pkl) runs whatever code its
 author put in it when loaded, so it is refused unless --allow-pickle is given: use
 that only for a file you trust, or better, convert it to .skops once.
---out is checked before any work: it must not be one of the inputs.
+--out and --plot are checked before any work: neither may be one of the inputs.
 """
 EPILOG = """examples:
-  sk-hier tag model.skops song.wav
-  sk-hier tag model.skops clips/ more.flac --window 5 --threshold 0.4 --out tags.csv
+  sk-hier tag song.wav --plot timeline.png
+  sk-hier tag 'songs/*.flac' --window 10 --hop 5 --out tags.json
+  sk-hier tag clips/ --model model.skops --threshold 0.4 --out tags.csv
+  sk-hier tag model.skops song.wav          (a leading model file works too)
 """
-_FIXED_COLUMNS = ("path", "start", "end", "kind")
+_MODEL_SUFFIXES = (".skops", ".joblib", ".pkl", ".pickle")
 
 
 def add_parser(subparsers) -> None:
@@ -48,12 +52,14 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files, folders or globs")
     p.add_argument(
-        "model",
-        metavar="MODEL.skops",
-        help="model saved by `sk-hier fit` (.skops; a .joblib only with --allow-pickle)",
+        "--model",
+        default=None,
+        metavar="MODEL",
+        help="a .skops model (a .joblib only with --allow-pickle) or a pretrained name "
+        "(default: the pretrained gm-instruments)",
     )
-    p.add_argument("audio", nargs="+", metavar="AUDIO_OR_DIR", help="audio files or folders")
     p.add_argument(
         "--window",
         type=float,
@@ -62,12 +68,27 @@ def add_parser(subparsers) -> None:
         help="window length for long files (default 10; 0: whole files only)",
     )
     p.add_argument(
+        "--hop",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between window starts (default: --window)",
+    )
+    p.add_argument(
+        "--top",
+        type=int,
+        default=3,
+        metavar="K",
+        help="most probable labels shown per file and window (default 3)",
+    )
+    p.add_argument(
         "--threshold",
         type=float,
         default=None,
         metavar="T",
         help="one decision threshold for every label (default: the model's own)",
     )
+    _add_output_options(p)
     p.add_argument("--device", default=None, help="torch device for the model (cpu, cuda:0)")
     p.add_argument(
         "--on-error",
@@ -82,13 +103,28 @@ def add_parser(subparsers) -> None:
         "wrote it, so only for files you trust (refused by default)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="default: from --out's suffix; a table on a terminal; else csv",
+    )
     p.add_argument(
         "--out",
         default=None,
-        metavar="FILE.csv",
-        help="CSV to write (default stdout); never one of the inputs",
+        metavar="FILE",
+        help="file to write (.csv or .json; default stdout); never an input",
     )
-    p.set_defaults(func=run)
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="FILE.png",
+        help="instrument timeline picture (several files: FILE-<name>.png)",
+    )
 
 
 def find_audio(sources: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -118,24 +154,79 @@ def find_audio(sources: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, problems
 
 
-def windows(duration: float, window: float) -> list[tuple[float, float]]:
-    """``(start, end)`` of the windows of a clip: back to back, the last one ending at
-    the end of the clip; none when the clip fits in one window (or ``window == 0``).
+def windows(duration: float, window: float, hop: float | None = None) -> list:
+    """``(start, end)`` of the windows of a clip (see :func:`sk_hier._timeline.windows`).
 
     Examples
     --------
     >>> windows(25.0, 10.0)
     [(0.0, 10.0), (10.0, 20.0), (15.0, 25.0)]
-    >>> windows(8.0, 10.0)
-    []
     """
-    if window <= 0 or duration <= window:
-        return []
-    starts = list(np.arange(0.0, duration - window, window))
-    return [(float(s), float(s) + window) for s in starts] + [(duration - window, duration)]
+    from .._timeline import windows as _windows
+
+    return _windows(duration, window, hop)
 
 
-def _embedder_from(meta: dict, model_path: str) -> Any:
+def _split_model_argument(args: argparse.Namespace) -> None:
+    """A leading model file (``sk-hier tag model.skops song.wav``) is the model."""
+    first = args.audio[0]
+    if args.model is None and Path(first).suffix.lower() in _MODEL_SUFFIXES:
+        if len(args.audio) == 1:
+            raise CLIError(f"{first} is a model file: give the audio to tag after it.")
+        args.model, args.audio = first, args.audio[1:]
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if not args.window >= 0:
+        raise CLIError(f"--window must be >= 0 seconds, got {args.window}.")
+    if args.hop is not None and not args.hop > 0:
+        raise CLIError(f"--hop must be > 0 seconds, got {args.hop}.")
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}.")
+    if args.top < 1:
+        raise CLIError(f"--top must be at least 1, got {args.top}.")
+    if args.plot is not None and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise CLIError(f"--plot {args.plot}: name a .png, .pdf or .svg file.")
+    if args.format == "text" and args.out is not None:
+        raise CLIError("--format text is for reading in a terminal; write --out as csv or json.")
+
+
+def _inputs(args: argparse.Namespace) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Check the options, find the audio, and check ``--out`` and ``--plot`` against
+    every input, all before the model is loaded or any audio embedded."""
+    from .._io import check_output
+    from ._tag_output import plot_paths
+
+    _split_model_argument(args)
+    _check_options(args)
+    files, problems = find_audio(args.audio)
+    if problems and args.on_error == "raise":
+        source, reason = problems[0]
+        raise CLIError(f"{source}: {reason} (use --on-error skip to tag the rest).")
+    inputs = [*([args.model] if args.model else []), *args.audio, *files]
+    if args.out is not None:
+        check_output(args.out, inputs, option="--out")
+    if args.plot is not None:
+        stand_ins = [argparse.Namespace(path=str(f)) for f in files]
+        for path in plot_paths(args.plot, stand_ins or [None]):
+            check_output(path, [*inputs, *([args.out] if args.out else [])], option="--plot")
+    return files, problems
+
+
+def _model_path(model: str | None) -> tuple[Path, str]:
+    """The model file, and how to name it in the output."""
+    from ..pretrained import DEFAULT_MODEL, list_pretrained, pretrained_path
+
+    if model is None or (model in list_pretrained() and not Path(model).exists()):
+        name = model or DEFAULT_MODEL
+        try:
+            return pretrained_path(name), f"pretrained:{name}"
+        except ValueError as exc:
+            raise CLIError(f"{exc} Or give a model file with --model.") from None
+    return Path(model), str(model)
+
+
+def _embedder_from(meta: dict, model_path: Any) -> Any:
     from ..embeddings import EMBEDDERS, make_embedder
 
     info = (meta.get("user") or {}).get("embedder")
@@ -146,159 +237,105 @@ def _embedder_from(meta: dict, model_path: str) -> Any:
             "same way. Train it with `sk-hier fit` on an `sk-hier embed` file, or save it "
             "with sk_hier.persistence.save(model, path, {'embedder': embedder.describe()})."
         )
+    import inspect
+
     name = info["name"]
-    accepted = inspect.signature(EMBEDDERS[name].__init__).parameters
+    accepted = inspect.signature(EMBEDDERS[name].load().__init__).parameters
     settings = {k: v for k, v in (info.get("settings") or {}).items() if k in accepted}
-    settings.update(progress=False, on_error="skip", n_jobs=None, cache_dir=None)
-    embedder = make_embedder(name, **settings)
-    embedder.set_params(sample_rate=embedder.target_sr)  # we hand it loaded waveforms
-    return embedder.fit(None)
+    return make_embedder(name, **settings)
 
 
-def _fitted_tree_and_thresholds(model: Any, threshold: float | None) -> tuple[tuple, np.ndarray]:
-    final = model[-1] if hasattr(model, "steps") else model
-    inner = getattr(final, "estimator_", final)  # TunedThresholds
-    inner = inner[-1] if hasattr(inner, "steps") else inner
-    hierarchy = getattr(final, "hierarchy_", None)
-    if hierarchy is None:
-        hierarchy = getattr(inner, "hierarchy_", None)
-    if hierarchy is None or getattr(inner, "_class_target", False):
-        raise CLIError(
-            f"{type(model).__name__} is not a fitted multi-label tagger (no label tree); "
-            "tag needs a model trained on multi-label targets."
-        )
-    labels = tuple(hierarchy.labels)
-    if threshold is not None:
-        thr = np.full(len(labels), threshold)
-    elif getattr(final, "thresholds_", None) is not None:
-        thr = np.asarray(final.thresholds_, dtype=float)
-    elif hasattr(final, "_thresholds"):
-        thr = np.asarray(final._thresholds(), dtype=float)
-    else:
-        thr = np.full(len(labels), float(getattr(final, "threshold", 0.5)))
-    return labels, thr
-
-
-def _columns(labels: tuple) -> list[str]:
-    reserved = {*_FIXED_COLUMNS, "tags"}
-    return [f"p_{name}" if name in reserved else name for name in labels]
-
-
-def _inputs(args: argparse.Namespace) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Check the options, find the audio, and check ``--out`` against every input,
-    all before the model is loaded or any audio embedded."""
-    from .._io import check_output
-
-    if not args.window >= 0:
-        raise CLIError(f"--window must be >= 0 seconds, got {args.window}.")
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise CLIError(f"--threshold must lie in [0, 1], got {args.threshold}.")
-    files, problems = find_audio(args.audio)
-    if problems and args.on_error == "raise":
-        source, reason = problems[0]
-        raise CLIError(f"{source}: {reason} (use --on-error skip to tag the rest).")
-    if args.out is not None:
-        check_output(args.out, [args.model, *args.audio, *files], option="--out")
-    return files, problems
-
-
-def _model(args: argparse.Namespace) -> tuple[Any, tuple, np.ndarray, Any]:
-    """The model, its labels and thresholds, and the embedder recorded with it."""
+def _model(args: argparse.Namespace) -> tuple[Any, str]:
+    """The model split for tagging, and its name for the output."""
+    from .._timeline import Tagger
+    from ..embeddings import AudioEmbedder
     from ..persistence import load
 
+    path, name = _model_path(args.model)
     model, meta = load(
-        args.model, device=args.device, allow_pickle=args.allow_pickle, return_metadata=True
+        path, device=args.device, allow_pickle=args.allow_pickle, return_metadata=True
     )
-    labels, thr = _fitted_tree_and_thresholds(model, args.threshold)
-    embedder = _embedder_from(meta, args.model)
-    n_in = getattr(model, "n_features_in_", None)
-    if n_in is not None and embedder.n_features_out_ != n_in:
+    with_embedder = hasattr(model, "steps") and isinstance(model.steps[0][1], AudioEmbedder)
+    embedder = None if with_embedder else _embedder_from(meta, path)
+    n_clips = ((meta.get("user") or {}).get("training_data") or {}).get("n_clips")
+    tagger = Tagger.from_model(model, embedder, args.threshold, n_clips)
+    n_in = getattr(tagger.head, "n_features_in_", None)
+    if n_in is not None and tagger.embedder.n_features_out_ != n_in:
         raise CLIError(
-            f"The recorded embedder gives {embedder.n_features_out_} features but the model "
-            f"expects {n_in}: the model metadata does not match its training features."
+            f"The recorded embedder gives {tagger.embedder.n_features_out_} features but the "
+            f"model expects {n_in}: the model metadata does not match its training features."
         )
-    return model, labels, thr, embedder
+    return tagger, name
 
 
-def _embed(path: Path, embedder: Any, window: float) -> tuple[float, list, Any]:
-    """``(duration, window spans, X)`` of one file; ``BadAudioError`` if it has no audio."""
-    from ..embeddings import BadAudioError, SkippedAudioWarning, load_audio
+def _n_windows(files: list[Path], args: argparse.Namespace) -> int | None:
+    """Windows to tag, from the files' headers (``None`` when one cannot be read)."""
+    import soundfile as sf
 
-    audio, sr = load_audio(path, sr=embedder.target_sr)
-    duration = len(audio) / sr
-    spans = windows(duration, window)
-    pieces = [audio[round(a * sr) : round(b * sr)] for a, b in spans]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SkippedAudioWarning)
-        X = embedder.transform(pieces or [audio])
-    if len(embedder.kept_indices_) == 0:
-        reason = embedder.skipped_[0][1] if embedder.skipped_ else "cannot be embedded"
-        raise BadAudioError(str(path), reason)
-    return duration, spans, X
+    try:
+        durations = [sf.info(str(f)).duration for f in files]
+    except Exception:  # any unreadable header (bad files come later): count files
+        return None
+    return sum(max(1, len(windows(d, args.window, args.hop))) for d in durations)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Tag ``args.audio`` with ``args.model``; returns the exit status."""
+def _tag_all(tagger: Any, files: list[Path], args, problems: list) -> list:
+    """The timeline of every file, with a progress bar over windows on a terminal."""
     from tqdm.auto import tqdm
 
     from ..embeddings import BadAudioError
 
-    files, problems = _inputs(args)
-    model, labels, thr, embedder = _model(args)
-    rows: list[list[Any]] = []
-    n_windows = 0
-    bar = tqdm(files, desc="tag", unit="file", disable=args.no_progress, file=sys.stderr)
+    total = _n_windows(files, args)
+    quiet = args.no_progress or not sys.stderr.isatty()
+    unit = "window" if total is not None else "file"
+    bar = tqdm(total=total or len(files), desc="tag", unit=unit, disable=quiet, file=sys.stderr)
+    timelines = []
     try:
-        for path in bar:
+        for path in files:
+            bar.set_postfix_str(path.name, refresh=False)
             try:
-                duration, spans, X = _embed(path, embedder, args.window)
+                timeline = tagger.tag_file(path, args.window, args.hop)
             except BadAudioError as exc:
                 if args.on_error == "raise":
                     raise CLIError(f"{exc} (use --on-error skip to tag the rest).") from None
                 problems.append((str(exc.source), exc.reason))
                 continue
-            P = np.full((len(spans) or 1, len(labels)), np.nan)
-            P[embedder.kept_indices_] = model.predict_proba(X)
-            clip = np.nanmax(P, axis=0) if spans else P[0]
-            rows.append(_row(path, 0.0, duration, "clip", clip, labels, thr))
-            for (a, b), p in zip(spans, P):
-                rows.append(_row(path, a, b, "window", p, labels, thr))
-            n_windows += len(spans)
+            bar.update(len(timeline.starts) if unit == "window" else 1)
+            timelines.append(timeline)
     finally:
         bar.close()
+    return timelines
 
-    for source, reason in problems:
-        print(f"sk-hier tag: warning: skipped {source}: {reason}", file=sys.stderr)
-    if not rows:
+
+def run(args: argparse.Namespace) -> int:
+    """Tag ``args.audio``; returns the exit status."""
+    from . import _tag_output as output
+
+    files, problems = _inputs(args)
+    tagger, model_name = _model(args)
+    warnings = list(tagger.model_warnings())
+    timelines = _tag_all(tagger, files, args, problems)
+    warnings += [f"skipped {source}: {reason}" for source, reason in problems]
+    warnings += [w for t in timelines for w in t.warnings]
+    for message in warnings:
+        print(f"sk-hier tag: warning: {message}", file=sys.stderr)
+    if not timelines:
         raise CLIError("no audio file could be tagged; nothing written.")
-    _write_csv(args.out, [*_FIXED_COLUMNS, *_columns(labels), "tags"], rows)
-    n_files = sum(r[3] == "clip" for r in rows)
+    fmt = output.output_format(args.format, args.out)
+    if fmt == "json":
+        text = output.json_text(timelines, args.top, model_name, warnings)
+    elif fmt == "text":
+        text = output.text_table(timelines, args.top)
+    else:
+        text = output.csv_text(timelines, args.top)
+    output.write(args.out, text)
+    plots = output.save_plots(args.plot, timelines) if args.plot else []
+    n_windows = sum(len(t.starts) for t in timelines if len(t.starts) > 1)
+    n = len(timelines)
     print(
-        f"sk-hier tag: tagged {n_files} file{'s' * (n_files != 1)} ({n_windows} windows) "
-        f"with {len(labels)} labels; wrote {args.out or 'stdout'}",
+        f"sk-hier tag: tagged {n} file{'s' * (n != 1)} ({n_windows} windows) with "
+        f"{model_name} ({len(timelines[0].labels)} labels); wrote {args.out or 'stdout'}"
+        + "".join(f", {p}" for p in plots),
         file=sys.stderr,
     )
     return 0
-
-
-def _row(path, start, end, kind, proba, labels, thr) -> list:
-    known = ~np.isnan(proba)
-    tags = ";".join(name for name, p, t, k in zip(labels, proba, thr, known) if k and p >= t)
-    probs = ["" if not k else f"{p:.6g}" for p, k in zip(proba, known)]
-    return [str(path), f"{start:.3f}", f"{end:.3f}", kind, *probs, tags]
-
-
-def _write_csv(out: str | None, header: list, rows: list) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    if out is None:
-        sys.stdout.write(buffer.getvalue())
-        return
-    from .._io import atomic_write
-
-    try:
-        atomic_write(out, buffer.getvalue())
-    except OSError as exc:  # e.g. the folder changed since the check at the start
-        raise CLIError(f"--out {out}: cannot be written ({exc.strerror or exc}).") from None
