@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from ._tree import TreeSpec
 from .strategies import STRATEGIES, TRUNK_ACTIVATIONS
 
-__all__ = ["ACTIVATIONS", "ClassNet", "HierarchicalNet", "TreeSpec", "Trunk"]
+__all__: list[str] = []  # torch modules behind the tagger; nothing public here
 
 ACTIVATIONS = {name: getattr(nn, cls) for name, cls in TRUNK_ACTIVATIONS.items()}
 _NEG = -1e4  # finite "minus infinity": keeps gradients of masked entries at zero

@@ -18,7 +18,7 @@ import numpy as np
 
 from .hierarchy import Hierarchy
 
-__all__ = ["as_hierarchy", "encode_targets", "is_class_target", "is_unnamed_indicator"]
+__all__ = ["encode_targets"]
 
 _SEP = "/"
 _COLLECTIONS = (list, tuple, set, frozenset, np.ndarray)

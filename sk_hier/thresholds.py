@@ -28,7 +28,7 @@ from ._cross_fit import cross_val_proba, final_step, fit_router, routed_fit_para
 from ._params import check_sample_weight
 from .targets import encode_targets, is_class_target
 
-__all__ = ["THRESHOLD_METRICS", "TunedThresholds"]
+__all__ = ["TunedThresholds"]
 
 
 def _f1(tp, fp, fn, tn):

@@ -14,18 +14,29 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = [
-    "COLUMNS",
-    "TAGGER_VARIANTS",
-    "LeafMultilabelClassifier",
-    "default_models",
-    "evaluate",
-    "hide_leaves",
-    "summarize",
-]
+# Public name -> the module that defines it (loaded on first use).
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "COLUMNS",
+            "TAGGER_VARIANTS",
+            "LeafMultilabelClassifier",
+            "default_models",
+            "evaluate",
+            "hide_leaves",
+            "summarize",
+        ),
+        ".compare",
+    ),
+    **dict.fromkeys(("REGIMES", "Regime", "cell_name", "regime_names"), ".regimes"),
+    **dict.fromkeys(("FULL", "QUICK", "QualityConfig", "load_results", "run_quality"), ".quality"),
+    "headline": ".headline",
+    "write_report": ".report",
+}
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        return getattr(importlib.import_module(".compare", __name__), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

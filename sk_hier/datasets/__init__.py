@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["default_hierarchy", "make_hierarchical_multilabel"]
-
 # Public names, loaded on first use: the audio modules need optional packages, and the
 # synthetic data needs scikit-learn, which the command line's --help must not load
 # (it reads the soundfont and augmentation registries of this package).
@@ -39,7 +37,19 @@ _LAZY: dict = {
         ),
         ".render",
     ),
+    **dict.fromkeys(
+        (
+            "LINEAGE_GROUPS",
+            "SoundfontSource",
+            "available_soundfonts",
+            "lineage_groups",
+            "soundfont_names",
+        ),
+        ".soundfonts",
+    ),
+    **dict.fromkeys(("AUGMENT_LEVELS", "augment_audio"), ".augment"),
 }
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):

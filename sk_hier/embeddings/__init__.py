@@ -32,8 +32,10 @@ from .logmel import LogMelEmbedder, logmel_frames
 from .musicnn import (
     MUSICNN_MODELS,
     MusicnnEmbedder,
+    checkpoint_prefix,
     load_musicnn,
     musicnn_patches,
+    musicnn_state_dict,
     musicnn_tags,
 )
 from .openl3 import OpenL3Embedder, openl3_frames
@@ -51,12 +53,14 @@ __all__ = [
     "MusicnnEmbedder",
     "OpenL3Embedder",
     "SkippedAudioWarning",
+    "checkpoint_prefix",
     "load_audio",
     "load_embeddings",
     "load_musicnn",
     "logmel_frames",
     "make_embedder",
     "musicnn_patches",
+    "musicnn_state_dict",
     "musicnn_tags",
     "openl3_frames",
     "pool_frames",
