@@ -12,7 +12,8 @@ TORCH_PIN ?= torch==2.13.0
 DEBIAN_PKGS ?= fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont-lossless \
 	csound-soundfont opl3-soundfont
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-PYTEST_ARGS ?=
+# Tests run on every core (pytest-xdist); override with PYTEST_ARGS= for one process.
+PYTEST_ARGS ?= -n auto
 
 .PHONY: setup debian test test-all bench bench-full speed pretrained docs lint format clean
 
