@@ -30,7 +30,6 @@ _LAZY = {
     ),
     **dict.fromkeys(("REGIMES", "Regime", "cell_name", "regime_names"), ".regimes"),
     **dict.fromkeys(("FULL", "QUICK", "QualityConfig", "load_results", "run_quality"), ".quality"),
-    "headline": ".headline",
     "write_report": ".report",
 }
 __all__ = sorted(_LAZY)
