@@ -47,10 +47,10 @@ def licence_text() -> str:
 
 def arrays(model: str) -> dict[str, np.ndarray]:
     """The converted state_dict, floating arrays as float32 (the network runs in it)."""
-    from sk_hier.embeddings.musicnn import musicnn_state_dict
+    from sk_hier.embeddings._weights import wheel_state_dict
 
     out = {}
-    for key, value in musicnn_state_dict(model).items():
+    for key, value in wheel_state_dict(model).items():
         value = np.asarray(value)
         out[key] = value.astype(np.float32) if value.dtype.kind == "f" else value
     return out

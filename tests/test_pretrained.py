@@ -68,18 +68,18 @@ def test_musicnn_weights_ship_as_plain_arrays_with_their_licence():
 
 def test_packaged_weights_equal_the_wheel_checkpoint(tmp_path, monkeypatch):
     pytest.importorskip("musicnn")
-    from sk_hier.embeddings import musicnn
-
     packaged = _weights.packaged_state_dict("MTT_musicnn")
-    # Hide the packaged file, so that the weights come from the wheel's checkpoint
-    # whether or not musicnn_state_dict prefers packaged weights.
-    monkeypatch.setattr(_weights, "DATA_DIR", tmp_path)
-    monkeypatch.setattr(_weights, "_loaded", {})
-    monkeypatch.setattr(musicnn, "_state_dicts", {})
-    wheel = musicnn.musicnn_state_dict("MTT_musicnn")
+    wheel = _weights.wheel_state_dict("MTT_musicnn")
     assert sorted(packaged) == sorted(wheel)
     for key, value in wheel.items():
         np.testing.assert_array_equal(packaged[key], np.asarray(value, packaged[key].dtype))
+    # Without the packaged file, the network's weights come from the wheel.
+    monkeypatch.setattr(_weights, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(_weights, "_loaded", {})
+    monkeypatch.setattr(_weights, "_state_dicts", {})
+    assert _weights.packaged_weights_path("MTT_musicnn") is None
+    fallback = _weights.musicnn_state_dict("MTT_musicnn")
+    assert all(np.array_equal(fallback[k], wheel[k]) for k in wheel)
 
 
 def test_missing_or_damaged_weights(tmp_path, monkeypatch):

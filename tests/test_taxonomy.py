@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +21,22 @@ from sk_hier.datasets.taxonomy import (
 
 pretty_midi = pytest.importorskip("pretty_midi")
 
-# ../shared/data beside the clone (the tests run from the repository root).
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The tree of the reference embeddings, extracted as tests/data/README.md says.
+REFERENCE = Path(__file__).resolve().parent / "data" / "taxonomy_reference.json"
 
 
 def test_default_matches_reference_data():
-    path = REFERENCE / "reference_musicnn_timgm6mb.npz"
-    assert path.is_file(), f"reference data missing at {path} (../shared/data beside the clone)"
-    ref = np.load(path, allow_pickle=True)
+    ref = json.loads(REFERENCE.read_text())
     h = make_instrument_hierarchy()
-    assert list(h.leaves) == ref["leaf_names"].tolist()
-    assert list(h.levels[0]) == ref["parent_names"].tolist()
-    parents = ref["parent_names"].tolist()
-    for leaf, p in zip(ref["leaf_names"].tolist(), ref["parent_of"].tolist()):
+    assert list(h.leaves) == ref["leaf_names"]
+    assert list(h.levels[0]) == ref["parent_names"]
+    parents = ref["parent_names"]
+    for leaf, p in zip(ref["leaf_names"], ref["parent_of"], strict=True):
         assert h.parent_of(leaf) == parents[p]
-    assert [i.program for i in DEFAULT_INSTRUMENTS] == ref["leaf_programs"].tolist()
-    assert [i.is_drum for i in DEFAULT_INSTRUMENTS] == ref["leaf_is_drum"].tolist()
-    assert h.labels == tuple(parents) + tuple(ref["leaf_names"].tolist())
+    assert [i.program for i in DEFAULT_INSTRUMENTS] == ref["leaf_programs"]
+    assert [i.is_drum for i in DEFAULT_INSTRUMENTS] == ref["leaf_is_drum"]
+    assert h.labels == tuple(parents) + tuple(ref["leaf_names"])
+    assert len(ref["leaf_names"]) == 26 and len(parents) == 12
 
 
 def test_default_names_and_families_follow_pretty_midi():
