@@ -9,16 +9,24 @@ import pytest
 
 from sk_hier.benchmarking.compare import TAGGER_VARIANTS, summarize
 from sk_hier.benchmarking.headline import headline
-from sk_hier.benchmarking.quality import QUICK, TRUNK_GRID, _traits, tagger_grid
+from sk_hier.benchmarking.quality import (
+    LINEAR_GRID,
+    QUICK,
+    TRUNK_GRID,
+    _traits,
+    tagger_grid,
+)
 from sk_hier.strategies import STRATEGIES
 
 
 def test_every_tagger_gets_the_same_trunk_grid():
     for name, (strategy, _) in TAGGER_VARIANTS.items():
-        grid = tagger_grid(strategy)
-        for key in TRUNK_GRID:
-            assert grid[f"model__{key}"] == TRUNK_GRID[key], name
-        assert ("model__level_weights" in grid) == STRATEGIES[strategy].trains_parents
+        mlp, linear = tagger_grid(strategy)
+        for grid, trunk in ((mlp, TRUNK_GRID), (linear, LINEAR_GRID)):
+            for key in trunk:
+                assert grid[f"model__{key}"] == trunk[key], name
+            assert ("model__level_weights" in grid) == STRATEGIES[strategy].trains_parents
+        assert linear["model__hidden_dims"] == [()]  # the linear shape is offered to all
 
 
 def test_traits_come_from_the_strategy_registry():

@@ -79,10 +79,12 @@ QUICK = QualityConfig(
 )
 FULL = QualityConfig()
 
-# The grids, declared once. Every tagger gets the same trunk grid; strategies whose
-# loss trains parent nodes (the registry says which) add the parent loss weight.
-# Adding a trunk parameter to the search is one line in TRUNK_GRID.
-TRUNK_GRID = {"weight_decay": [1e-4, 1e-3], "dropout": [0.2, 0.4]}
+# The grids, declared once. Every tagger gets the same trunk grids - the MLP trunk and
+# the linear one (heads on the input, where dropout has no hidden layer to act on) -;
+# strategies whose loss trains parent nodes (the registry says which) add the parent
+# loss weight. Adding a trunk parameter to the search is one line here.
+TRUNK_GRID = {"hidden_dims": [(256,)], "weight_decay": [1e-4, 1e-3], "dropout": [0.2, 0.4]}
+LINEAR_GRID = {"hidden_dims": [()], "weight_decay": [1e-4, 1e-3]}
 JOINT_GRID = {"level_weights": [0.3, 1.0]}
 LOGREG_GRID = {"estimator__C": [0.01, 0.1, 1.0]}
 MLP_GRID = {"estimator__alpha": [1e-4, 1e-2]}
@@ -92,12 +94,13 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def tagger_grid(strategy: str) -> dict:
-    """The pipeline grid of a tagger with ``strategy`` (derived from the registry)."""
+def tagger_grid(strategy: str) -> list[dict]:
+    """The pipeline grids of a tagger with ``strategy`` (derived from the registry):
+    one per trunk shape, as ``GridSearchCV`` takes a list of grids."""
     from ..strategies import STRATEGIES
 
-    grid = {**TRUNK_GRID, **(JOINT_GRID if STRATEGIES[strategy].trains_parents else {})}
-    return {f"model__{k}": v for k, v in grid.items()}
+    joint = JOINT_GRID if STRATEGIES[strategy].trains_parents else {}
+    return [_prefixed({**trunk, **joint}) for trunk in (TRUNK_GRID, LINEAR_GRID)]
 
 
 def build_models(tree: Any, config: QualityConfig) -> dict:
