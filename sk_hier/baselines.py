@@ -17,8 +17,9 @@ cross-validation folds of sparse data do not stop the fit.
 
 from __future__ import annotations
 
+import numbers
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, clone
@@ -27,7 +28,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from ._base import HierarchicalClassifierMixin, settle_target_type
-from ._params import check_sample_weight
+from ._params import Interval, Options, check_sample_weight, validate_params
 from ._tree import TreeSpec
 from .hierarchy import Hierarchy
 from .targets import as_hierarchy, encode_targets, is_unnamed_indicator
@@ -110,6 +111,13 @@ class _HierarchicalBaseline(
         """Whether a single-class training set is normal for ``label`` (no warning)."""
         return False
 
+    # Allowed values of the parameters, checked in ``fit`` (one message style). The
+    # estimator's own message (no predict_proba) names the fix, so it stays below.
+    _parameter_constraints: ClassVar[dict] = {
+        "inconsistent": [Options("error", "propagate")],
+        "n_jobs": [Options(None), Interval(numbers.Integral, None, None)],
+    }
+
     # -- fitting ------------------------------------------------------------------
     def _base_estimator(self) -> Any:
         # A fresh default per fit: a shared default instance would be mutated by fit.
@@ -141,6 +149,7 @@ class _HierarchicalBaseline(
         -------
         self
         """
+        validate_params(self, self._parameter_constraints)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import (
@@ -25,7 +25,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._cross_fit import cross_val_proba, final_step, fit_router, routed_fit_params
-from ._params import check_sample_weight
+from ._params import Interval, Options, Predicate, check_sample_weight, validate_params
 from .targets import encode_targets, is_class_target
 
 __all__ = ["TunedThresholds"]
@@ -73,6 +73,13 @@ def _is_class_model(final: Any, y: Any) -> bool:
     if target_type is not None:
         return target_type != "multilabel"
     return is_class_target(y, final.get_params().get("hierarchy"))
+
+
+def _is_grid(value: Any) -> bool:
+    if np.ndim(value) == 0:  # a number is a count of candidates, checked on its own
+        return False
+    grid = np.asarray(value, dtype=float).ravel()
+    return grid.size > 0 and bool(np.all((grid >= 0) & (grid <= 1)))
 
 
 class TunedThresholds(MetaEstimatorMixin, ClassifierMixin, MultiOutputMixin, BaseEstimator):
@@ -176,28 +183,30 @@ class TunedThresholds(MetaEstimatorMixin, ClassifierMixin, MultiOutputMixin, Bas
         self.n_jobs = n_jobs
 
     # -- validation ---------------------------------------------------------------
+    # Allowed values of the parameters, checked in ``fit`` (one message style).
+    _parameter_constraints: ClassVar[dict] = {
+        "estimator": [
+            Predicate(
+                lambda e: hasattr(e, "fit") and hasattr(e, "predict_proba"),
+                "a tagger with fit and predict_proba (e.g. HierarchicalTagger or "
+                "BottomUpClassifier)",
+            )
+        ],
+        "metric": [
+            Options(*THRESHOLD_METRICS),
+            Predicate(callable, "a callable metric(y_true, y_pred) -> float"),
+        ],
+        "thresholds": [
+            Interval(numbers.Integral, 2, None),
+            Predicate(_is_grid, "a non-empty array of values in [0, 1]"),
+        ],
+    }
+
     def _check_params(self) -> np.ndarray | None:
-        if not (hasattr(self.estimator, "fit") and hasattr(self.estimator, "predict_proba")):
-            raise ValueError(
-                "estimator must be a tagger with fit and predict_proba (e.g. "
-                f"HierarchicalTagger or BottomUpClassifier), got {self.estimator!r}."
-            )
-        if not callable(self.metric) and self.metric not in THRESHOLD_METRICS:
-            raise ValueError(
-                f"Unknown metric {self.metric!r}; use one of {sorted(THRESHOLD_METRICS)} "
-                "or a callable metric(y_true, y_pred) -> float."
-            )
+        validate_params(self, self._parameter_constraints)
         if isinstance(self.thresholds, numbers.Integral) and not isinstance(self.thresholds, bool):
-            if self.thresholds < 2:
-                raise ValueError(f"thresholds must be at least 2, got {self.thresholds}.")
-            return None
-        grid = np.unique(np.asarray(self.thresholds, dtype=float).ravel())
-        if grid.size == 0 or not np.all((grid >= 0) & (grid <= 1)):
-            raise ValueError(
-                "thresholds must be an int (how many candidates) or a non-empty array of "
-                f"values in [0, 1], got {self.thresholds!r}."
-            )
-        return grid
+            return None  # that many candidates, from the out-of-fold probabilities
+        return np.unique(np.asarray(self.thresholds, dtype=float).ravel())
 
     # -- fit ----------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **fit_params: Any) -> TunedThresholds:

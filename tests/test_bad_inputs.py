@@ -399,3 +399,18 @@ def test_fit_predict_fail_only_with_clear_errors(X, Y):
         return
     proba = tagger.predict_proba(X)
     assert proba.shape == (len(X), 5) and np.isfinite(proba).all()
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"inconsistent": "ignore"}, r"PerLevelClassifier: inconsistent must be one of"),
+        ({"n_jobs": 1.5}, r"PerLevelClassifier: n_jobs must be None or an integer; got 1.5"),
+    ],
+)
+def test_baseline_parameters_share_the_message_style(xy, params, match):
+    from sk_hier import PerLevelClassifier
+
+    X, Y = xy
+    with pytest.raises(ValueError, match=match):
+        PerLevelClassifier(hierarchy=TREE, **params).fit(X, Y)

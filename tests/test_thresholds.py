@@ -185,9 +185,10 @@ def test_sample_weight_reaches_every_fit(data):
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(metric="accuracy_score"), "Unknown metric"),
-        (dict(thresholds=1), "at least 2"),
+        (dict(metric="accuracy_score"), r"TunedThresholds: metric must be one of 'f1'.*callable"),
+        (dict(thresholds=1), r"thresholds must be an integer >= 2 or a non-empty array"),
         (dict(thresholds=[0.2, 1.5]), r"values in \[0, 1\]"),
+        (dict(thresholds=[]), r"non-empty array of values in \[0, 1\]; got \[\]"),
     ],
 )
 def test_bad_parameters_say_what_to_do(data, params, match):
