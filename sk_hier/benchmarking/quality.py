@@ -47,6 +47,12 @@ class QualityConfig:
 
     ``sources`` are the timbre sources rendered (their lineage groups make the LOSO
     cells); ``held_out`` limits the LOSO cells to some groups (``None``: every group).
+
+    Examples
+    --------
+    >>> from sk_hier.benchmarking import QUICK, QualityConfig
+    >>> QUICK.n_clips, QualityConfig().regimes[:2]
+    (600, ('full', 'scarce'))
     """
 
     n_clips: int = 3000
@@ -260,7 +266,13 @@ def _cells_todo(config, plans, models) -> list:
 
 
 def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True):
-    """Run (or resume) the benchmark; returns the long-form results DataFrame."""
+    """Run (or resume) the benchmark; returns the long-form results DataFrame.
+
+    Examples
+    --------
+    >>> from sk_hier.benchmarking import QUICK, run_quality
+    >>> df = run_quality("benchmarks/data", "benchmarks/results", QUICK)  # doctest: +SKIP
+    """
     import torch
     from sklearn.base import clone
 
@@ -304,7 +316,15 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
 
 
 def load_results(out_dir) -> Any:
-    """The long-form table of every finished cell in ``out_dir``."""
+    """The long-form table of every finished cell in ``out_dir``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sk_hier.benchmarking import load_results
+    >>> load_results(tempfile.mkdtemp()).empty  # no finished cell yet
+    True
+    """
     import pandas as pd
 
     rows = []

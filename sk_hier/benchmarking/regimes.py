@@ -62,6 +62,12 @@ class Regime:
         Reuse the grid-search choice of this regime's cell with the same held-out
         group (its training groups are the same, so the held-out group stays unseen):
         the full run's budget pays for one search per training set, not per variant.
+
+    Examples
+    --------
+    >>> from sk_hier.benchmarking import REGIMES
+    >>> REGIMES["loso"].kind, REGIMES["scarce"].scarce
+    ('loso', True)
     """
 
     name: str
@@ -96,14 +102,28 @@ REGIMES: dict[str, Regime] = {
 
 
 def regime_names() -> tuple[str, ...]:
-    """Registered regime names, in report order."""
+    """Registered regime names, in report order.
+
+    Examples
+    --------
+    >>> from sk_hier.benchmarking import regime_names
+    >>> regime_names()[:3]
+    ('full', 'scarce', 'partial')
+    """
     return tuple(REGIMES)
 
 
 def cell_name(
     model: str, embedder: str, regime: str, seed: int | str, held_out: str | None = None
 ) -> str:
-    """The file name of one result cell (``seed="params"`` for the grid-search choice)."""
+    """The file name of one result cell (``seed="params"`` for the grid-search choice).
+
+    Examples
+    --------
+    >>> from sk_hier.benchmarking import cell_name
+    >>> cell_name("gmp", "musicnn", "loso", 0, "fluid")
+    'gmp__musicnn__loso-fluid__0.json'
+    """
     tag = regime if held_out is None else f"{regime}-{held_out}"
     return f"{model}__{embedder}__{tag}__{seed}.json"
 

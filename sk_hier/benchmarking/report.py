@@ -110,6 +110,11 @@ def write_report(
     """Write quality.csv, per_instrument_ap.csv, provenance.json, summary.md and figures.
 
     Returns the path of ``summary.md`` and the printed summary (the answer first).
+
+    Examples
+    --------
+    >>> from sk_hier.benchmarking import load_results, write_report
+    >>> path, text = write_report("results", load_results("results"), tree)  # doctest: +SKIP
     """
     import pandas as pd
 

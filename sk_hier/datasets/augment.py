@@ -227,6 +227,15 @@ def augment_audio(
     """Apply the effects chain of ``level``; returns the audio and what was applied.
 
     The output has the input's length and dtype float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_hier.datasets import augment_audio
+    >>> y = np.zeros(22050, np.float32)
+    >>> out, record = augment_audio(y, 22050, "none", seed=0, ir_paths=[])
+    >>> out.shape, record
+    ((22050,), {})
     """
     import numpy as np
 

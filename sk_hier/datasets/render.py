@@ -199,6 +199,13 @@ class RenderSummary:
         Seconds of audio rendered by this call.
     seconds : float
         Wall-clock time of the call.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from sk_hier.datasets import RenderSummary
+    >>> RenderSummary(Path("clips"), 10, 10, 0, 100.0, 2.0).n_rendered
+    10
     """
 
     out_dir: Path

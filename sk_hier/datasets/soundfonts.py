@@ -103,6 +103,12 @@ class SoundfontSource:
         Its lineage group, a key of :data:`LINEAGE_GROUPS`.
     synthesis : {"samples", "fm"}
         Recorded samples, or FM synthesis (kept out of headline means).
+
+    Examples
+    --------
+    >>> from sk_hier.datasets.soundfonts import SOUNDFONTS
+    >>> SOUNDFONTS["csound"].group, SOUNDFONTS["opl3"].synthesis
+    ('timgm', 'fm')
     """
 
     name: str
@@ -189,7 +195,14 @@ _ALIASES = {"fluidr3_gm": "fluidr3", "musescore_general": "musescore", "sf_gmban
 
 
 def soundfont_names() -> tuple[str, ...]:
-    """Registered source names, in registry order."""
+    """Registered source names, in registry order.
+
+    Examples
+    --------
+    >>> from sk_hier.datasets import soundfont_names
+    >>> soundfont_names()[:3]
+    ('timgm6mb', 'csound', 'fluidr3')
+    """
     return tuple(SOUNDFONTS)
 
 
@@ -201,7 +214,14 @@ def canonical_name(name: str) -> str | None:
 
 
 def lineage_groups(names: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
-    """Lineage group -> its source names (of ``names``, default every registered one)."""
+    """Lineage group -> its source names (of ``names``, default every registered one).
+
+    Examples
+    --------
+    >>> from sk_hier.datasets import lineage_groups
+    >>> lineage_groups()["fluid"]
+    ('fluidr3', 'fluidr3mono', 'musescore')
+    """
     names = soundfont_names() if names is None else tuple(names)
     out: dict[str, list[str]] = {}
     for name in names:
@@ -210,7 +230,14 @@ def lineage_groups(names: Iterable[str] | None = None) -> dict[str, tuple[str, .
 
 
 def available_soundfonts() -> tuple[str, ...]:
-    """Registered sources whose file is installed here."""
+    """Registered sources whose file is installed here.
+
+    Examples
+    --------
+    >>> from sk_hier.datasets import available_soundfonts, soundfont_names
+    >>> set(available_soundfonts()) <= set(soundfont_names())
+    True
+    """
     return tuple(n for n, s in SOUNDFONTS.items() if s.find() is not None)
 
 
