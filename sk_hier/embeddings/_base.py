@@ -8,7 +8,6 @@ sample rate becomes a batch of vectors.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import warnings
@@ -107,17 +106,20 @@ def _describe_unreadable(head: bytes) -> str:
     )
 
 
-def _decode(data: bytes, source: str) -> tuple[np.ndarray, int]:
+def _decode(path: str, source: str) -> tuple[np.ndarray, int]:
+    # From the path, not from bytes in memory: soundfile reads a file itself, while a
+    # BytesIO goes through a Python callback per block (most of a short clip's cost).
     import soundfile as sf
 
-    if len(data) == 0:
-        raise BadAudioError(source, "empty file (0 bytes)")
     try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
+        with sf.SoundFile(path) as f:
             sr = int(f.samplerate)
             audio = f.read(dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as exc:
-        raise BadAudioError(source, f"{_describe_unreadable(data[:12])} [{exc}]") from None
+        head = _read_bytes(path)[:12]  # missing or unreadable: its own precise error
+        if not head:
+            raise BadAudioError(source, "empty file (0 bytes)") from None
+        raise BadAudioError(source, f"{_describe_unreadable(head)} [{exc}]") from None
     return audio, sr
 
 
@@ -195,8 +197,7 @@ def load_audio(
     ((16000,), dtype('float32'), 16000)
     """
     source = os.fspath(path)
-    data = _read_bytes(source)
-    audio, file_sr = _decode(data, source)
+    audio, file_sr = _decode(source, source)
     audio = _validate(audio, file_sr, source, silence_threshold)
     return _resample(audio, file_sr, sr), int(sr or file_sr)
 
@@ -537,18 +538,19 @@ class AudioEmbedder(TransformerMixin, BaseEstimator):
 
 def _load_item(
     it: _Item, embedder: AudioEmbedder, cache: EmbeddingCache | None, problems: list[str]
-) -> tuple[str, np.ndarray | None, np.ndarray | None]:
+) -> tuple[str | None, np.ndarray | None, np.ndarray | None]:
     """``(content key, cached vector or None, audio at target_sr or None)`` of one input.
 
     Raises BadAudioError for an input that cannot be embedded.
     """
+    key = None  # the content key is needed (and hashed) only with a cache
     if it.path is not None:
-        data = _read_bytes(it.path)
-        key = content_key(data)
+        if cache is not None:
+            key = content_key(_read_bytes(it.path))
     else:
         sr = int(embedder.sample_rate)
         audio = np.asarray(it.waveform, dtype=np.float32)
-        key = content_key(audio, sr)
+        key = None if cache is None else content_key(audio, sr)
     if cache is not None:
         vector, problem = cache.load(key)
         if vector is not None:
@@ -556,7 +558,7 @@ def _load_item(
         if problem is not None:
             problems.append(problem)
     if it.path is not None:
-        audio, sr = _decode(data, it.source)
+        audio, sr = _decode(it.path, it.source)
     audio = _validate(audio, sr, it.source, embedder.silence_threshold)
     return key, None, _resample(audio, sr, embedder.target_sr)
 
