@@ -9,7 +9,19 @@ from sklearn.utils.validation import check_is_fitted
 
 from .targets import encode_targets, is_class_target
 
-__all__ = ["HierarchicalClassifierMixin", "settle_target_type"]
+__all__ = ["HierarchicalClassifierMixin", "settle_target_type", "thresholds_of"]
+
+
+def thresholds_of(estimator: Any, n_labels: int) -> np.ndarray:
+    """Per-label decision thresholds of a fitted tagger, in ``classes_`` order.
+
+    An sk_hier estimator's own (its ``threshold`` parameter, per label), else a plain
+    ``threshold`` attribute, else 0.5: what wrappers (calibrator, threshold tuning,
+    the tag timeline) start from.
+    """
+    if hasattr(estimator, "_thresholds"):
+        return np.asarray(estimator._thresholds(), dtype=float)
+    return np.full(n_labels, float(getattr(estimator, "threshold", 0.5)))
 
 
 def settle_target_type(y: Any, hierarchy: Any) -> str:

@@ -147,11 +147,13 @@ class Timeline:
 
 
 def _fitted_tree_and_thresholds(model: Any, threshold: float | None) -> tuple:
+    from ._base import thresholds_of
+
     final = model[-1] if hasattr(model, "steps") else model
     inner = getattr(final, "estimator_", final)  # TunedThresholds, calibrated models
     inner = inner[-1] if hasattr(inner, "steps") else inner
     hierarchy = getattr(final, "hierarchy_", None) or getattr(inner, "hierarchy_", None)
-    if hierarchy is None or getattr(inner, "_class_target", False):
+    if hierarchy is None or getattr(inner, "target_type_", "multilabel") != "multilabel":
         raise ValueError(
             f"{type(model).__name__} is not a fitted multi-label tagger (no label tree); "
             "tagging needs a model trained on multi-label targets."
@@ -161,10 +163,8 @@ def _fitted_tree_and_thresholds(model: Any, threshold: float | None) -> tuple:
         thr = np.full(n, float(threshold))
     elif getattr(final, "thresholds_", None) is not None:
         thr = np.asarray(final.thresholds_, dtype=float)
-    elif hasattr(final, "_thresholds"):
-        thr = np.asarray(final._thresholds(), dtype=float)
     else:
-        thr = np.full(n, float(getattr(final, "threshold", 0.5)))
+        thr = thresholds_of(final, n)
     return Hierarchy(hierarchy), thr
 
 

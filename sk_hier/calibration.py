@@ -25,7 +25,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils.validation import _num_samples, check_is_fitted, has_fit_parameter
 
-from ._base import HierarchicalClassifierMixin
+from ._base import HierarchicalClassifierMixin, thresholds_of
 from ._calibration_maps import CALIBRATION_MAPS, IdentityMap
 from ._calibration_metrics import (
     level_brier,
@@ -461,10 +461,7 @@ class HierarchicalCalibrator(
         return out
 
     def _thresholds(self) -> np.ndarray:
-        final = _unfrozen(self.estimator_)
-        if hasattr(final, "_thresholds"):
-            return np.asarray(final._thresholds(), dtype=float)
-        return np.full(len(self.classes_), 0.5)
+        return thresholds_of(_unfrozen(self.estimator_), len(self.classes_))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -24,6 +24,7 @@ from sklearn.base import (
 from sklearn.utils import get_tags
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._base import thresholds_of
 from ._cross_fit import cross_val_proba, final_step, fit_router, routed_fit_params
 from ._params import Interval, Options, Predicate, check_sample_weight, validate_params
 from .targets import encode_targets, is_class_target
@@ -292,10 +293,7 @@ class TunedThresholds(MetaEstimatorMixin, ClassifierMixin, MultiOutputMixin, Bas
         return fit_router(self, self.estimator, self.cv)
 
     def _base_thresholds(self, final: Any) -> np.ndarray:
-        n_labels = len(self.classes_)
-        if hasattr(final, "_thresholds"):
-            return np.asarray(final._thresholds(), dtype=float)
-        return np.full(n_labels, float(getattr(final, "threshold", 0.5)))
+        return thresholds_of(final, len(self.classes_))
 
     def _selected_labels(self, n_labels: int, class_target: bool) -> np.ndarray:
         if self.levels is None or class_target:

@@ -278,3 +278,13 @@ def test_hierarchy_prints_as_an_indented_tree():
     html = Hierarchy({"a<b": ["c"]})._repr_html_()
     assert "a&lt;b" in html and "<b>Hierarchy</b>" in html
     assert html.count("<ul>") == html.count("</ul>") and html.count("<li>") == html.count("</li>")
+
+
+def test_a_class_target_model_is_not_taken_for_a_tagger():
+    from sk_hier import HierarchicalTagger
+    from sk_hier._timeline import _fitted_tree_and_thresholds
+
+    X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    model = HierarchicalTagger(hidden_dims=(4,), max_epochs=1).fit(X, ["a", "b"] * 10)
+    with pytest.raises(ValueError, match="not a fitted multi-label tagger"):
+        _fitted_tree_and_thresholds(model, None)
