@@ -299,3 +299,15 @@ def test_folder_without_audio_is_a_clear_error(tmp_path, capsys):
     code, _, err = _run(capsys, empty, "--out", tmp_path / "e.npz")
     assert code == 1 and f"{empty} holds no audio file" in err and ".wav" in err
     assert "Traceback" not in err and not (tmp_path / "e.npz").exists()
+
+
+def test_a_multi_source_render_keeps_its_groups(rendered, tmp_path, capsys):
+    (rendered / "sources.csv").write_text(
+        "clip_id,midi_id,source,group,unknown\n"
+        "c0,c0,timgm6mb,timgm,\nc1,c1,fluidr3,fluid,\nc2,c2,csound,timgm,\n"
+    )
+    code, _, err = _run(capsys, rendered, "--out", tmp_path / "emb.npz")
+    assert code == 0, err
+    e = load_embeddings(tmp_path / "emb.npz")
+    assert e.groups.tolist() == ["timgm", "fluid", "timgm"]
+    assert e.sources.tolist() == ["timgm6mb", "fluidr3", "csound"]

@@ -194,3 +194,49 @@ def test_plain_folder_and_patterns(tmp_path, monkeypatch):
     (songs / "render.json").write_text("{}")  # a half-written render is not plain
     with pytest.raises(FileNotFoundError, match="not a complete rendered dataset folder"):
         read_audio_dataset(songs)
+
+
+def test_provenance_round_trip_and_checks(tmp_path):
+    where = {
+        "sources": ["fluidr3", "timgm6mb"],
+        "groups": ["fluid", "timgm"],
+        "midi_ids": ["m", "m"],
+    }
+    path = save_embeddings(tmp_path / "e.npz", np.ones((2, 3)), ["a", "b"], provenance=where)
+    e = load_embeddings(path)
+    assert e.sources.tolist() == where["sources"] and e.groups.tolist() == where["groups"]
+    assert e.midi_ids.tolist() == ["m", "m"]
+    assert (
+        load_embeddings(save_embeddings(tmp_path / "p.npz", np.ones((1, 2)), ["a"])).groups is None
+    )
+    with pytest.raises(ValueError, match="exactly the keys"):
+        save_embeddings(
+            tmp_path / "x.npz", np.ones((2, 3)), ["a", "b"], provenance={"groups": ["g", "g"]}
+        )
+    with pytest.raises(ValueError, match="one entry per clip"):
+        save_embeddings(
+            tmp_path / "x.npz", np.ones((2, 3)), ["a", "b"], provenance={**where, "groups": ["g"]}
+        )
+    # A file with only part of the provenance is refused, not half read.
+    with np.load(path, allow_pickle=False) as raw:
+        arrays = {k: raw[k] for k in raw.files if k != "midi_ids"}
+    np.savez(tmp_path / "half.npz", **arrays)
+    with pytest.raises(ValueError, match="provenance must be all of"):
+        load_embeddings(tmp_path / "half.npz")
+
+
+def test_rendered_folder_reads_its_sources_csv(tmp_path):
+    h = Hierarchy(TREE)
+    _rendered(tmp_path, h, [["c0", "1", "0", "1", "0", "0"], ["c1", "1", "1", "", "1", "1"]])
+    (tmp_path / "sources.csv").write_text(
+        "clip_id,midi_id,source,group,unknown\nc1,m1,fluidr3,fluid,\nc0,m0,timgm6mb,timgm,\n"
+    )
+    ds = read_rendered(tmp_path)
+    assert ds.provenance == {
+        "sources": ["timgm6mb", "fluidr3"],
+        "groups": ["timgm", "fluid"],
+        "midi_ids": ["m0", "m1"],
+    }
+    (tmp_path / "sources.csv").write_text("clip_id,midi_id,source,group\nc0,m0,timgm6mb,timgm\n")
+    with pytest.raises(ValueError, match=r"no row for clips \['c1'\]"):
+        read_rendered(tmp_path)

@@ -98,7 +98,7 @@ def add_parser(subparsers) -> None:
 
 def _read_sources(sources: list[str]):
     """The clips to embed and the files they were listed in."""
-    from ..embeddings.io import read_audio_dataset, read_audio_files
+    from ..embeddings.audio_lists import read_audio_dataset, read_audio_files
 
     if len(sources) == 1:
         data = read_audio_dataset(sources[0])
@@ -191,7 +191,12 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"no file of {' '.join(args.source)} could be embedded; nothing written.")
     ids = np.asarray(data.clip_ids, dtype=str)[kept]
     Y = data.Y[kept] if data.hierarchy is not None else None
-    out = save_embeddings(args.out, X, ids, Y, data.hierarchy, embedder.describe())
+    where = data.provenance  # per clip: source, lineage group, MIDI piece
+    if where is not None:
+        where = {key: [values[i] for i in kept] for key, values in where.items()}
+    out = save_embeddings(
+        args.out, X, ids, Y, data.hierarchy, embedder.describe(), provenance=where
+    )
     print(
         f"sk-hier embed: wrote {out} ({X.shape[0]} clips x {X.shape[1]} features, "
         f"{len(data.labels)} labels, embedder {args.embedder})"

@@ -135,7 +135,7 @@ def find_audio(sources: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     list of ``(source, reason)`` for sources that do not exist or hold no audio: the
     others are still tagged.
     """
-    from ..embeddings.io import read_audio_files, read_audio_folder
+    from ..embeddings.audio_lists import read_audio_files, read_audio_folder
 
     files: list[Path] = []
     problems: list[tuple[str, str]] = []

@@ -16,18 +16,16 @@ from typing import Any
 from ..embedders import EMBEDDERS
 from ._base import AudioEmbedder, BadAudioError, SkippedAudioWarning, load_audio, pool_frames
 from ._cache import CorruptCacheWarning
-from .io import (
+from .audio_lists import (
     AUDIO_SUFFIXES,
     AudioDataset,
-    EmbeddingSet,
-    load_embeddings,
     read_audio_dataset,
     read_audio_files,
     read_audio_folder,
     read_manifest,
     read_rendered,
-    save_embeddings,
 )
+from .io import EmbeddingSet, load_embeddings, save_embeddings
 from .logmel import LogMelEmbedder, logmel_frames
 from .musicnn import (
     MUSICNN_MODELS,
