@@ -1,6 +1,7 @@
 """Calibration benchmark: ECE and Brier score per level, before and after calibration.
 
-For every model and calibration method (``sigmoid``, ``temperature``, ``isotonic``):
+For every model and calibration method (``sigmoid``, ``temperature``, ``isotonic``;
+one map per node, and ``/level``: one per level of the tree, ``pooling="level"``):
 
 - ``in-domain``: the calibrator fitted on out-of-fold probabilities of the training
   set (``cv``), evaluated on the test clips;
@@ -16,6 +17,7 @@ the calibrated probabilities before and after reconciliation.
 
     python benchmarks/calibration.py --synthetic                # under a minute, anywhere
     python benchmarks/calibration.py --embeddings D/musicnn.npz --shift D/musicnn_shift.npz
+    python benchmarks/calibration.py --bench-data benchmarks/data/loso1000   # held-out sources
 
 The embedding files are those of ``sk-hier embed`` (or of the quality benchmark's
 data folder: ``musicnn.npz`` holds every clip, ``musicnn_shift.npz`` the test clips
@@ -47,6 +49,8 @@ from sk_hier.datasets import default_hierarchy, make_hierarchical_multilabel
 from sk_hier.metrics import level_average_precision, mean_level_average_precision, violation_rate
 
 METHODS = ("sigmoid", "temperature", "isotonic")
+# One map per node, or one per level shared by its nodes (for few calibration clips).
+POOLINGS = ("node", "level")
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -95,6 +99,53 @@ def file_data(path: str, shift: str | None, seed: int) -> dict:
         test=(main.X[test], main.Y[test].astype(float)),
         shift=shifted,
         source=Path(path).name,
+    )
+
+
+def _source_rows(data_dir: Path, source: str, embedder: str) -> tuple:
+    """(X, Y, MIDI ids, hierarchy) of one source folder of the quality benchmark's data."""
+    from sk_hier.datasets import load_rendered
+    from sk_hier.embeddings import load_embeddings
+
+    _, Y, tree, clip_ids = load_rendered(data_dir / source)
+    emb = load_embeddings(data_dir / f"{embedder}__{source}.npz")
+    position = {c: i for i, c in enumerate(clip_ids.tolist())}
+    rows = np.array([position[c] for c in emb.clip_ids.tolist()])  # silent clips: absent
+    midi = {}
+    with open(data_dir / source / "sources.csv", newline="") as f:
+        midi = {r["clip_id"]: r["midi_id"] for r in csv.DictReader(f)}
+    return emb.X, Y[rows].astype(float), np.array([midi[c] for c in emb.clip_ids]), tree
+
+
+def bench_data(data_dir: str, train: list, held_out: list, seed: int, embedder="musicnn"):
+    """Train on some sources, test on held-out ones, split by MIDI id (no leakage).
+
+    A quarter of the MIDI ids are test pieces: the training sources' renderings of
+    them are the in-domain test, the held-out sources' renderings the shifted set.
+    No training clip shares a MIDI file with any test clip.
+    """
+    root = Path(data_dir)
+    parts = {s: _source_rows(root, s, embedder) for s in [*train, *held_out]}
+    tree = parts[train[0]][3]
+    ids = np.unique(np.concatenate([p[2] for p in parts.values()]))
+    test_ids = set(np.random.default_rng(seed).permutation(ids)[: len(ids) // 4].tolist())
+
+    def stack(sources, in_test):
+        keep = [np.array([(m in test_ids) == in_test for m in parts[s][2]]) for s in sources]
+        X = np.concatenate([parts[s][0][k] for s, k in zip(sources, keep)])
+        Y = np.concatenate([parts[s][1][k] for s, k in zip(sources, keep)])
+        return X, Y, np.concatenate([parts[s][2][k] for s, k in zip(sources, keep)])
+
+    X_tr, Y_tr, _ = stack(train, False)
+    X_te, Y_te, _ = stack(train, True)
+    X_sh, Y_sh, midi_sh = stack(held_out, True)
+    return dict(
+        tree=tree,
+        train=(X_tr, Y_tr),
+        test=(X_te, Y_te),
+        shift=(X_sh, Y_sh),
+        shift_groups=midi_sh,
+        source=f"{'+'.join(train)} -> {'+'.join(held_out)}",
     )
 
 
@@ -185,6 +236,22 @@ def calibrated_pair(cal, X) -> tuple[np.ndarray, np.ndarray]:
     return P_cal, cal.set_params(reconcile="max").predict_proba(X)
 
 
+def recal_split(n: int, groups, n_recal: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """About ``n_recal`` rows to recalibrate on, the rest to evaluate on; rows of one
+    MIDI file (several renderings of one piece) never fall on both sides."""
+    if groups is None:
+        perm = rng.permutation(n)
+        return perm[:n_recal], perm[n_recal:]
+    chosen, recal = set(), []
+    for g in rng.permutation(np.unique(groups)):
+        if len(recal) >= n_recal:
+            break
+        chosen.add(g)
+        recal += np.flatnonzero(groups == g).tolist()
+    rest = np.array([i for i in range(n) if groups[i] not in chosen])
+    return np.array(recal), rest
+
+
 def run_model(name, model, data, args, rng) -> list:
     tree = data["tree"]
     (X_tr, Y_tr), (X_te, Y_te) = data["train"], data["test"]
@@ -193,23 +260,25 @@ def run_model(name, model, data, args, rng) -> list:
     regimes = {"in-domain": (X_te, Y_te, model.predict_proba(X_te))}
     if data["shift"] is not None:
         X_sh, Y_sh = data["shift"]
-        perm = rng.permutation(len(X_sh))
-        recal, rest = perm[: args.n_recal], perm[args.n_recal :]
+        recal, rest = recal_split(len(X_sh), data.get("shift_groups"), args.n_recal, rng)
         regimes["shifted"] = (X_sh[rest], Y_sh[rest], model.predict_proba(X_sh[rest]))
     rows = []
     for regime, (_, Y, P) in regimes.items():
         rows += rows_for(name, regime, "none", Y, P, P, P, tree, args, rng)
-    for method in METHODS:
-        cal = HierarchicalCalibrator(model, method=method, cv=args.cv, n_jobs=args.n_jobs)
+    for method, pooling in [(m, p) for p in POOLINGS for m in METHODS]:
+        label = method if pooling == "node" else f"{method}/{pooling}"
+        cal = HierarchicalCalibrator(
+            model, method=method, pooling=pooling, cv=args.cv, n_jobs=args.n_jobs
+        )
         cal.fit(X_tr, Y_tr)
         for regime, (X, Y, P) in regimes.items():
-            rows += rows_for(name, regime, method, Y, P, *calibrated_pair(cal, X), tree, args, rng)
+            rows += rows_for(name, regime, label, Y, P, *calibrated_pair(cal, X), tree, args, rng)
         if data["shift"] is not None:
             X, Y, P = regimes["shifted"]
-            prefit = HierarchicalCalibrator(model, method=method, cv="prefit")
+            prefit = HierarchicalCalibrator(model, method=method, pooling=pooling, cv="prefit")
             prefit.fit(X_sh[recal], Y_sh[recal])
             pair = calibrated_pair(prefit, X)
-            rows += rows_for(name, "shifted+recal", method, Y, P, *pair, tree, args, rng)
+            rows += rows_for(name, "shifted+recal", label, Y, P, *pair, tree, args, rng)
     print(f"{name}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     return rows
 
@@ -241,11 +310,53 @@ def print_tables(rows: list) -> None:
             )
 
 
+def load_data(args, seed: int) -> dict:
+    if args.synthetic:
+        return synthetic_data(seed)
+    if args.bench_data:
+        return bench_data(args.bench_data, args.train.split(","), args.held_out.split(","), seed)
+    try:
+        return file_data(args.embeddings, args.shift, seed)
+    except (OSError, ValueError) as exc:  # the loader's message names file and fix
+        raise SystemExit(f"error: {exc}") from None
+
+
+def print_summary(rows: list) -> None:
+    """Means over seeds: ECE before -> after, the relative cut, seeds whose bootstrap
+    interval of the cut excludes 0, and the change of mean level mAP."""
+    seeds = sorted({r["seed"] for r in rows})
+    print(
+        f"\n**Means over {len(seeds)} seed(s)** (cut: relative ECE reduction; CI>0: seeds "
+        "whose 95% interval of the reduction lies above 0; ΔmAP in points)\n\n"
+        "| model | regime | method | level | ECE raw | ECE | cut | CI>0 | ΔmAP |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    keys = sorted(
+        {(r["model"], r["regime"], r["method"], r["level"]) for r in rows if r["method"] != "none"}
+    )
+    for key in keys:
+        sel = [r for r in rows if (r["model"], r["regime"], r["method"], r["level"]) == key]
+        raw, cal = np.mean([r["ece_raw"] for r in sel]), np.mean([r["ece"] for r in sel])
+        above = sum(r["ci_low"] > 0 for r in sel)
+        dmap = 100 * np.mean([r["map_mean"] - r["map_mean_raw"] for r in sel])
+        print(
+            f"| {' | '.join(key)} | {raw:.3f} | {cal:.3f} | {1 - cal / raw:+.0%} "
+            f"| {above}/{len(sel)} | {dmap:+.2f} |"
+        )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--synthetic", action="store_true", help="synthetic data (seconds)")
     source.add_argument("--embeddings", help="an embedding file of `sk-hier embed`")
+    source.add_argument(
+        "--bench-data", help="a data folder of `sk-hier bench` (per-source folders)"
+    )
+    parser.add_argument("--train", default="timgm6mb,csound", help="with --bench-data")
+    parser.add_argument(
+        "--held-out", default="fluidr3,fluidr3mono,musescore", help="with --bench-data"
+    )
     parser.add_argument("--shift", help="the test clips from another source (embedding file)")
     parser.add_argument("--out", default="benchmarks/results/calibration")
     parser.add_argument(
@@ -253,7 +364,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--n-recal", type=int, default=50, help="clips to recalibrate on")
     parser.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
     parser.add_argument("--n-jobs", type=int, default=None)
     args = parser.parse_args(argv)
     if args.cv is None:
@@ -261,22 +372,21 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)  # fail now, not after the run
     warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
-    if args.synthetic:
-        data = synthetic_data(args.seed)
-    else:
-        try:
-            data = file_data(args.embeddings, args.shift, args.seed)
-        except (OSError, ValueError) as exc:  # the loader's message names file and fix
-            raise SystemExit(f"error: {exc}") from None
-    rng = np.random.default_rng(args.seed)
     rows = []
-    # Small models: one thread each is fastest; threads fight each other on few cores.
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        for name, model in build_models(data["tree"], args.seed, args.synthetic).items():
-            rows += run_model(name, model, data, args, rng)
-    rows = [{"source": data["source"], **r} for r in rows]
-    print_tables(rows)
+    for seed in args.seeds:
+        data = load_data(args, seed)
+        rng = np.random.default_rng(seed)
+        # Small models: one thread each is fastest; threads fight each other on few cores.
+        torch.set_num_threads(1)
+        with threadpool_limits(1):
+            for name, model in build_models(data["tree"], seed, args.synthetic).items():
+                rows += [
+                    {"seed": seed, "source": data["source"], **r}
+                    for r in run_model(name, model, data, args, rng)
+                ]
+    if len(args.seeds) == 1:
+        print_tables(rows)
+    print_summary(rows)
     with open(out / "calibration.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -83,18 +83,30 @@ def _is_cv(value: Any) -> bool:
     return hasattr(value, "split") or hasattr(value, "__iter__")
 
 
-def _fit_maps(Y: np.ndarray, P: np.ndarray, w: np.ndarray, method: str):
-    """One fitted map per label; identity where the known rows hold a single class."""
-    maps, calibrated = [], np.zeros(Y.shape[1], dtype=bool)
-    for j in range(Y.shape[1]):
-        keep = ~np.isnan(Y[:, j]) & ~np.isnan(P[:, j]) & (w > 0)
-        y = Y[keep, j]
-        if not (np.any(y == 1) and np.any(y == 0)):
-            maps.append(IdentityMap())
-            continue
-        maps.append(CALIBRATION_MAPS[method]().fit(P[keep, j], y, w[keep]))
-        calibrated[j] = True
+def _fit_maps(Y: np.ndarray, P: np.ndarray, w: np.ndarray, method: str, groups: list):
+    """One fitted map per group of label columns (a label, or a level), shared by
+    the group's labels; identity where the known targets hold a single class."""
+    maps: list = [None] * Y.shape[1]
+    calibrated = np.zeros(Y.shape[1], dtype=bool)
+    for cols in groups:
+        keep = ~np.isnan(Y[:, cols]) & ~np.isnan(P[:, cols]) & (w[:, None] > 0)
+        y = Y[:, cols][keep]
+        fitted: Any = IdentityMap()
+        if np.any(y == 1) and np.any(y == 0):
+            weights = np.broadcast_to(w[:, None], keep.shape)[keep]
+            fitted = CALIBRATION_MAPS[method]().fit(P[:, cols][keep], y, weights)
+            calibrated[cols] = True
+        for j in cols:
+            maps[j] = fitted
     return maps, calibrated
+
+
+def _map_groups(hierarchy: Hierarchy, pooling: str) -> list:
+    """Label columns that share one map: each label alone, or each level."""
+    if pooling == "node":
+        return [[j] for j in range(len(hierarchy.labels))]
+    level = np.array([hierarchy.level_of(name) for name in hierarchy.labels])
+    return [np.flatnonzero(level == d).tolist() for d in np.unique(level)]
 
 
 class HierarchicalCalibrator(
@@ -152,6 +164,13 @@ class HierarchicalCalibrator(
         :class:`sklearn.frozen.FrozenEstimator`) it must be fitted and is used as is.
     method : {"sigmoid", "temperature", "isotonic"}, default="sigmoid"
         The calibration map of every node (see above).
+    pooling : {"node", "level"}, default="node"
+        ``"node"``: one map per node, fitted on that node's known targets.
+        ``"level"``: one map per level of the tree, fitted on the known targets of
+        all its nodes pooled and shared by them: two or three parameters in all
+        instead of two per node, for a small calibration set (a few dozen clips of
+        a new source, with ``cv="prefit"``), where per-node maps overfit. With
+        ``"sigmoid"`` and ``"temperature"`` either way keeps each label's ranking.
     cv : int, cross-validation generator, iterable or "prefit", default=5
         Folds for the out-of-fold probabilities (an int gives ``KFold`` for
         multi-label targets), or ``"prefit"``: calibrate a fitted estimator on the
@@ -175,7 +194,8 @@ class HierarchicalCalibrator(
     calibrators_ : list or None
         One fitted map per label in ``classes_`` order (``TemperatureMap`` with
         ``temperature_``, ``PlattMap`` with ``a_`` and ``b_``, ``IsotonicMap``, or
-        ``IdentityMap``); ``None`` for a 1-D class target.
+        ``IdentityMap``); the labels of one level share one map with
+        ``pooling="level"``. ``None`` for a 1-D class target.
     calibrated_ : ndarray of bool of shape (n_labels,) or None
         Which labels were calibrated (the others had a single known class).
     classes_ : ndarray
@@ -238,6 +258,7 @@ class HierarchicalCalibrator(
             )
         ],
         "method": [Options(*CALIBRATION_MAPS)],
+        "pooling": [Options("node", "level")],
         "cv": [
             Options("prefit"),
             Interval(numbers.Integral, 2, None),
@@ -252,12 +273,14 @@ class HierarchicalCalibrator(
         estimator: Any,
         *,
         method: str = "sigmoid",
+        pooling: str = "node",
         cv: Any = 5,
         reconcile: str | None = "max",
         n_jobs: int | None = None,
     ) -> None:
         self.estimator = estimator
         self.method = method
+        self.pooling = pooling
         self.cv = cv
         self.reconcile = reconcile
         self.n_jobs = n_jobs
@@ -323,7 +346,8 @@ class HierarchicalCalibrator(
         if len(Y) != len(P):
             raise ValueError(f"X has {len(P)} samples but y has {len(Y)}: one target per sample.")
         w = np.ones(len(Y)) if sample_weight is None else sample_weight
-        self.calibrators_, self.calibrated_ = _fit_maps(Y, P, w, self.method)
+        groups = _map_groups(self.hierarchy_, self.pooling)
+        self.calibrators_, self.calibrated_ = _fit_maps(Y, P, w, self.method, groups)
         self._warn_uncalibrated()
         return self
 

@@ -58,6 +58,7 @@ def _expected_failed(est):
     [
         HierarchicalCalibrator(BottomUpClassifier(_lr()), cv=2),
         HierarchicalCalibrator(BottomUpClassifier(_lr()), method="isotonic", cv=2),
+        HierarchicalCalibrator(BottomUpClassifier(_lr()), pooling="level", cv=2),
     ],
     expected_failed_checks=_expected_failed,
 )
@@ -439,3 +440,38 @@ def test_an_estimator_without_a_tree_is_refused(data):
     knn = KNeighborsClassifier().fit(X, Y)
     with pytest.raises(ValueError, match="has no fitted hierarchy_"):
         HierarchicalCalibrator(knn, cv="prefit").fit(X, Y)
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "temperature"])
+def test_level_pooling_shares_one_map_per_level_and_keeps_rankings(method):
+    X, Y, X_new, Y_new, tree = _shifted_source()
+    tagger = HierarchicalTagger(tree, **SMALL_TAGGER).fit(X, Y)
+    cal = HierarchicalCalibrator(
+        tagger, method=method, pooling="level", cv="prefit", reconcile=None
+    ).fit(X_new[:50], Y_new[:50])
+    level = np.array([tree.level_of(name) for name in tree.labels])
+    for d in np.unique(level):
+        maps = {id(cal.calibrators_[j]) for j in np.flatnonzero(level == d)}
+        assert len(maps) == 1, d  # one shared map per level
+    assert len({id(m) for m in cal.calibrators_}) == len(np.unique(level))
+    P_before, P_after = tagger.predict_proba(X_new[50:]), cal.predict_proba(X_new[50:])
+    for j in range(P_before.shape[1]):  # a monotone map per label: the same order
+        order = np.argsort(P_before[:, j], kind="stable")
+        assert np.all(np.diff(P_after[order, j]) >= 0), j
+    before = level_ece(Y_new[50:], P_before, tree)
+    assert level_ece(Y_new[50:], P_after, tree) < before
+
+
+def test_level_pooling_fits_the_pooled_targets():
+    # Two labels of one level whose pooled data is one logistic relation: the shared
+    # map equals the map fitted on the stacked columns.
+    rng = np.random.default_rng(0)
+    P = rng.uniform(0.05, 0.95, size=(400, 2))
+    Y = (rng.uniform(size=P.shape) < P**2).astype(float)
+    stacked = PlattMap().fit(P.ravel(), Y.ravel(), np.ones(P.size))
+    from sk_hier.calibration import _fit_maps
+
+    maps, calibrated = _fit_maps(Y, P, np.ones(len(P)), "sigmoid", [[0, 1]])
+    assert maps[0] is maps[1] and calibrated.all()
+    tol = 1e-6 * max(1.0, abs(stacked.a_))
+    assert abs(maps[0].a_ - stacked.a_) <= tol and abs(maps[0].b_ - stacked.b_) <= tol
