@@ -10,7 +10,7 @@ TORCH_PIN ?= torch==2.13.0
 # The benchmark's timbre sources (sk_hier/datasets/soundfonts.py names each one and its
 # package); TimGM6mb itself ships in the pretty_midi wheel.
 DEBIAN_PKGS ?= fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont-lossless \
-	csound-soundfont opl3-soundfont
+	csound-soundfont opl3-soundfont freepats timidity
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Tests run on every core (pytest-xdist); override with PYTEST_ARGS= for one process.
 PYTEST_ARGS ?= -n auto

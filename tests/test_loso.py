@@ -61,7 +61,7 @@ def test_single_source_regimes_and_sizes():
     assert len(plans["scarce"].train[1]) == CONFIG.n_scarce
     assert set(plans["full"].tests) == {"test", "test_shift"}
     multi = {_group(f) for f, _ in plans["multi_source"].train[0]}
-    assert multi == {"fluid", "timgm"}  # sample banks only: the FM bank stays out
+    assert multi == {"fluid", "freepats", "timgm"}  # sample banks only: the FM bank stays out
     # the per-clip source is drawn once: seeds differ in the pool order, not the source
     by_clip = [dict((i, f) for f, i in plans["multi_source"].train[s]) for s in (0, 1)]
     assert by_clip[0] == by_clip[1]
@@ -100,3 +100,16 @@ def test_a_silent_rendering_is_left_out_of_a_cell():
     data.Y["opl3"] = {0: np.zeros(3), 1: np.full(3, np.nan), 2: np.ones(3)}
     X, Y = data.rows("e", [("opl3", 0), ("opl3", 1), ("opl3", 2)])
     assert X.shape == (2, 2) and not np.isnan(Y).any()
+
+
+def test_a_run_resumes_only_under_the_settings_of_its_cells(tmp_path):
+    from dataclasses import replace
+
+    from sk_hier.benchmarking.quality import check_resumable
+
+    check_resumable(tmp_path, QUICK)
+    assert (tmp_path / "cells" / "settings.json").is_file()
+    check_resumable(tmp_path, replace(QUICK, seeds=(0, 1), n_jobs=1))  # more cells: fine
+    more = replace(QUICK, sources=(*QUICK.sources, "freepats"))
+    with pytest.raises(ValueError, match=r"other settings \(sources"):
+        check_resumable(tmp_path, more)

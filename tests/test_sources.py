@@ -32,6 +32,13 @@ AUDIBLE_RMS = 10 ** (-45 / 20)
 KNOWN_GAPS = {
     "opl3": {"Drum kit: TR-808"},
     "musescore": {"Acoustic Grand Piano"},
+    "freepats": {
+        "Vibraphone",
+        "Marimba",
+        "Choir Aahs",
+        "Lead 2 (sawtooth)",
+        "Drum kit: TR-808",
+    },
 }
 
 
@@ -61,9 +68,12 @@ def test_registry_is_consistent_and_the_makefile_installs_every_source():
         assert source.licence and source.synthesis in ("samples", "fm")
         if source.debian:
             assert source.debian in debian, f"the Makefile does not install {source.debian}"
+        if source.renderer == "timidity":
+            assert "timidity" in debian, "the Makefile does not install timidity"
     groups = lineage_groups()
     assert set(groups["fluid"]) == {"fluidr3", "fluidr3mono", "musescore"}
     assert set(groups["timgm"]) == {"timgm6mb", "csound"}
+    assert groups["freepats"] == ("freepats",)
     # FM banks stay out of the headline mean.
     assert [n for n, s in SOUNDFONTS.items() if not s.headline] == ["opl3"]
 
@@ -210,3 +220,49 @@ def test_each_and_midi_from_through_the_cli(tmp_path, capsys):
         main(["render", "--quiet", "--n-clips", "1", "--each", "--out", str(tmp_path / "x")]) == 1
     )
     assert "--each needs --soundfonts" in capsys.readouterr().err
+
+
+# -- TiMidity++ (GUS patches) -------------------------------------------------------------
+def test_timidity_presets_read_banks_and_drum_sets(tmp_path):
+    from sk_hier.datasets._timidity import timidity_presets
+
+    cfg = tmp_path / "set.cfg"
+    cfg.write_text(
+        "dir /x\n# comment\ndrumset 0\n 35 Drum/kick.pat amp=100\n"
+        "bank 0\n 0 Tone/piano.pat\n 40 Tone/violin.pat # the violin\n"
+        "bank 8\n 4 Tone/other.pat\n"
+    )
+    assert timidity_presets(cfg) == {(128, 0), (0, 0), (0, 40)}
+
+
+def test_freepats_renders_the_same_bytes_twice_and_its_own_timbre(tmp_path):
+    _installed("freepats")
+    violin = [Instrument("Violin", "Strings", 40), Instrument("Cello", "Strings", 42)]
+    outs = {}
+    for name, sf in (("a", "freepats"), ("b", "freepats"), ("t", "timgm6mb")):
+        outs[name] = tmp_path / name
+        render_dataset(
+            outs[name],
+            n_clips=3,
+            seed=5,
+            duration=2.0,
+            soundfont=sf,
+            instruments=violin,
+            progress=False,
+        )
+    for clip in sorted(p.name for p in (outs["a"] / "audio").iterdir()):
+        a, b = ((outs[k] / "audio" / clip).read_bytes() for k in ("a", "b"))
+        assert a == b, clip  # deterministic
+        assert a != (outs["t"] / "audio" / clip).read_bytes()  # another sample set
+
+
+def test_a_timidity_gap_is_not_played(tmp_path):
+    path = _installed("freepats")
+    engine = _synth.get_engine(path, 22050)
+    marimba = Instrument("Marimba", "Chromatic Percussion", 12)
+    assert engine.gaps([marimba]) == {"Marimba": "no program 12"}
+    data, _ = _synth.midi_bytes(_one_note(marimba))
+    with pytest.raises(ValueError, match="lacks"):
+        engine.render(data, NOTE_S, "the test clip")
+    y = engine.render(data, NOTE_S, "the test clip", drop=frozenset({(False, 12)}))
+    assert y.shape == (round(NOTE_S * 22050), 2) and not y.any()

@@ -38,7 +38,7 @@ __all__ = [
 BASELINES = ("logreg_per_level", "logreg_top_down", "logreg_bottom_up", "mlp_flat")
 MODELS = tuple(TAGGER_VARIANTS) + BASELINES
 #: Every registered source: the full run renders through all of them.
-ALL_SOURCES = ("timgm6mb", "csound", "fluidr3", "fluidr3mono", "musescore", "opl3")
+ALL_SOURCES = ("timgm6mb", "csound", "fluidr3", "fluidr3mono", "musescore", "freepats", "opl3")
 
 
 @dataclass
@@ -265,6 +265,33 @@ def _cells_todo(config, plans, models) -> list:
     ]
 
 
+# Settings every stored cell depends on: a run resumes only under the same ones.
+_CELL_SETTINGS = ("n_clips", "n_test", "n_scarce", "sources", "grid", "max_epochs", "render_seed")
+
+
+def check_resumable(out_dir, config: QualityConfig) -> None:
+    """Record the settings the cells depend on in ``out_dir/cells/settings.json``, or
+    refuse to resume cells stored under other settings (they would be mixed in
+    silently: a LOSO cell trained on other sources has the same name)."""
+    path = Path(out_dir) / "cells" / "settings.json"
+    mine = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()}
+    mine = {k: mine[k] for k in _CELL_SETTINGS} | {"extra": config.extra}
+    if path.is_file():
+        theirs = json.loads(path.read_text())
+        diff = sorted(k for k in mine if theirs.get(k) != mine[k])
+        if diff:
+            raise ValueError(
+                f"{path.parent} holds cells of a run with other settings ({', '.join(diff)}: "
+                f"{[theirs.get(k) for k in diff]} there, {[mine[k] for k in diff]} now); "
+                "give another --out, or delete that folder to start again."
+            )
+        return
+    if any(path.parent.glob("*.json")):
+        return  # cells from before settings were recorded: kept as they are
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mine, indent=1, sort_keys=True) + "\n")
+
+
 def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True):
     """Run (or resume) the benchmark; returns the long-form results DataFrame.
 
@@ -277,6 +304,7 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
     from sklearn.base import clone
 
     torch.set_num_threads(1)  # many small fits: processes, not threads, use the cores
+    check_resumable(out_dir, config)  # before any long work
     data, plans = prepare_data(data_dir, config, progress=progress)
     tree = data.hierarchy
     cells = Path(out_dir) / "cells"

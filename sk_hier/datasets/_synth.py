@@ -82,6 +82,8 @@ def resolve_soundfont(soundfont: str | os.PathLike = "timgm6mb") -> tuple[str, P
                 f"Soundfont {str(soundfont)!r} not found at {path}: pass an existing "
                 f".sf2/.sf3 file or one of {', '.join(SOUNDFONTS)}."
             )
+    if path.suffix == ".cfg":  # a TiMidity++ configuration (GUS patches): no RIFF header
+        return name, path.resolve()
     with open(path, "rb") as fh:
         head = fh.read(12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
@@ -293,17 +295,23 @@ def _with_mix(events: list, mix: dict, midi) -> list:
     return [ev for *_, ev in sorted(merged, key=lambda x: x[:3])]
 
 
-_ENGINES: dict[tuple[str, int], Engine] = {}
+_ENGINES: dict[tuple[str, int], Any] = {}
 
 
-def get_engine(path: Path, sample_rate: int) -> Engine:
-    """The process-wide Engine of a soundfont at a sample rate."""
+def get_engine(path: Path, sample_rate: int) -> Any:
+    """The process-wide engine of a source at a sample rate: :class:`Engine` for a
+    SoundFont, ``TimidityEngine`` for a TiMidity++ configuration (``.cfg``)."""
     key = (str(path), int(sample_rate))
     if key not in _ENGINES:
         # A large soundfont takes hundreds of MB once loaded: keep the two latest.
         while len(_ENGINES) >= 2:
             _ENGINES.pop(next(iter(_ENGINES)))
-        _ENGINES[key] = Engine(path, int(sample_rate))
+        if Path(path).suffix == ".cfg":
+            from ._timidity import TimidityEngine
+
+            _ENGINES[key] = TimidityEngine(Path(path), int(sample_rate))
+        else:
+            _ENGINES[key] = Engine(path, int(sample_rate))
     return _ENGINES[key]
 
 

@@ -14,6 +14,11 @@ and the Debian copyright files, and from one check of shared samples:
 ``timgm``
     TimGM6mb and the csound GM bank: 14 of the 26 taxonomy presets render
     sample-identical notes (correlation 1.00 on one note each), so they share samples.
+``freepats``
+    FreePats, Gravis UltraSound patches gathered by the Free Software Foundation
+    (2004-2006), independent of every SoundFont here; played by TiMidity++. Added
+    after the first three groups, and decided before any result of it. It lacks five
+    of the 26 taxonomy instruments (reported as gaps, their labels unknown).
 ``opl3``
     An FM-synthesis bank (no recorded samples): reported on its own, never in the
     headline mean over sample banks.
@@ -27,7 +32,7 @@ Examples
 >>> SOUNDFONTS["fluidr3"].group, SOUNDFONTS["csound"].group
 ('fluid', 'timgm')
 >>> sorted(lineage_groups())
-['fluid', 'opl3', 'timgm']
+['fluid', 'freepats', 'opl3', 'timgm']
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ __all__ = [
 LINEAGE_GROUPS: dict[str, str] = {
     "fluid": "Fluid (R3) samples by Frank Wen: FluidR3_GM, FluidR3Mono, MuseScore General",
     "timgm": "TimGM6mb samples: TimGM6mb and the csound GM bank share 14 of 26 presets",
+    "freepats": "FreePats GUS patches (TiMidity++): recorded apart from every SoundFont",
     "opl3": "FM synthesis, no recorded samples: reported apart from the sample banks",
 }
 
@@ -103,6 +109,9 @@ class SoundfontSource:
         Its lineage group, a key of :data:`LINEAGE_GROUPS`.
     synthesis : {"samples", "fm"}
         Recorded samples, or FM synthesis (kept out of headline means).
+    renderer : {"tinysoundfont", "timidity"}
+        What plays it: tinysoundfont for a SoundFont, TiMidity++ (Debian package
+        ``timidity``) for a set of GUS patches named by a ``.cfg`` file.
 
     Examples
     --------
@@ -118,6 +127,7 @@ class SoundfontSource:
     licence: str
     group: str
     synthesis: str = "samples"
+    renderer: str = "tinysoundfont"
 
     @property
     def headline(self) -> bool:
@@ -128,6 +138,11 @@ class SoundfontSource:
         """How to get the file, for error messages."""
         if self.debian is None:
             return "reinstall pretty_midi (its wheel ships TimGM6mb.sf2)"
+        if self.renderer == "timidity":
+            return (
+                f"install the Debian packages {self.debian} and timidity (`make setup` "
+                f"does; or `sudo apt-get install {self.debian} timidity`)"
+            )
         return (
             f"install the Debian package {self.debian} (`make setup` installs every "
             f"benchmark source; or `sudo apt-get install {self.debian}`)"
@@ -177,6 +192,15 @@ SOUNDFONTS: dict[str, SoundfontSource] = {
             "musescore-general-soundfont-lossless",
             "MIT (S. Christian Collins, after FluidR3Mono)",
             "fluid",
+        ),
+        SoundfontSource(
+            "freepats",
+            "FreePats GUS patches (2006), played by TiMidity++",
+            _first(Path("/etc/timidity/freepats.cfg")),
+            "freepats",
+            "GPL-2+ with an exception for compositions (Free Software Foundation)",
+            "freepats",
+            renderer="timidity",
         ),
         SoundfontSource(
             "opl3",
@@ -253,7 +277,7 @@ def parse_soundfont_list(text: str | Iterable[str]) -> tuple[str, ...]:
     items = [t for t in items if t]
     out = []
     for item in items:
-        if os.sep in item or item.endswith((".sf2", ".sf3")):
+        if os.sep in item or item.endswith((".sf2", ".sf3", ".cfg")):
             out.append(item)  # a path: resolved (and checked) when rendering
             continue
         name = canonical_name(item)
