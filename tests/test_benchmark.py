@@ -119,3 +119,22 @@ def test_in_domain_cost_of_multi_source_training_is_reported(tmp_path):
     df.loc[hit, "value"] -= 0.02
     line = next(x for x in headline(df, tmp_path).splitlines() if "In-domain cost" in x)
     assert "worst flat -2.0" in line and "past -1: flat" in line
+
+
+def test_the_ablation_table_lists_each_loso_regime_with_its_settings(tmp_path):
+    parts = [
+        _df([0, 1], f"{regime}-{group}", ("held_out",))
+        for regime in ("loso", "loso_strong", "loso_1g")
+        for group in ("fluid", "timgm", "opl3")
+    ]
+    df = pd.concat(parts)
+    # The FM group stays out of the means: make it stand out if it leaked in.
+    df.loc[df["regime"].str.endswith("opl3"), "value"] = 0.0
+    lines = headline(df, tmp_path).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("**Ablation"))
+    rows = [line for line in lines[start:] if line.startswith("| loso")]
+    assert [r.split(" | ")[0] for r in rows] == ["| loso", "| loso_strong", "| loso_1g"]
+    assert "| strong | every other group |" in rows[1] and "| none | 1 other group |" in rows[2]
+    # flat: leaf 0.70 + 0.005 (mean of seeds 0 and 1), the same over fluid and timgm.
+    assert "0.705 / 0.805" in rows[0]
+    assert headline(_df([0]), tmp_path).count("Ablation") == 0  # one regime: no table

@@ -49,9 +49,33 @@ def test_every_group_is_held_out_once_per_loso_regime():
     plans = plan_cells(CONFIG, test, pool)
     held = {(p.regime, p.held_out) for p in plans if p.held_out}
     groups = {SOUNDFONTS[s].group for s in ALL_SOURCES}
-    assert held == {(r, g) for r in ("loso", "loso_aug") for g in groups}
+    loso = [r for r in CONFIG.regimes if REGIMES[r].kind == "loso"]
+    assert {"loso", "loso_aug", "loso_strong"} <= set(loso)
+    assert held == {(r, g) for r in loso for g in groups}
     tags = [p.tag for p in plans]
     assert len(tags) == len(set(tags))
+
+
+def test_one_group_ablation_trains_each_sample_group_once_never_the_held_out():
+    config = replace(CONFIG, regimes=("loso", "loso_1g", "loso_1g_strong"))
+    test, pool = _split(config)
+    plans = [p for p in plan_cells(config, test, pool) if p.regime.startswith("loso_1g")]
+    banks = {SOUNDFONTS[s].group for s in ALL_SOURCES if SOUNDFONTS[s].headline}
+    for regime in ("loso_1g", "loso_1g_strong"):
+        trained = {}
+        for p in (p for p in plans if p.regime == regime):
+            groups = {_group(f) for f, _ in p.train[0]}
+            assert len(groups) == 1 and p.held_out not in groups, (p.tag, groups)
+            trained.setdefault(groups.pop(), []).append(p.held_out)
+        # each sample bank trains exactly one of the sample-bank cells
+        sample_cells = {g: [h for h in v if h in banks] for g, v in trained.items()}
+        assert sorted(len(v) for v in sample_cells.values()) == [1] * len(banks)
+    assert all(
+        f.endswith("__strong")
+        for p in plans
+        if p.regime == "loso_1g_strong"
+        for f, _ in p.train[1]
+    )
 
 
 def test_single_source_regimes_and_sizes():

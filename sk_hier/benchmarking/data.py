@@ -109,7 +109,13 @@ def _sources_for(regime, held_out: str | None, config) -> list[str]:
         return [SINGLE_SOURCE]
     if regime.kind == "multi":
         return [s for s in config.sources if SOUNDFONTS[s].headline]
-    return [s for g, names in _groups(config).items() if g != held_out for s in names]
+    groups = _groups(config)
+    if regime.n_groups is None:
+        return [s for g, names in groups.items() if g != held_out for s in names]
+    banks = sorted(g for g, names in groups.items() if SOUNDFONTS[names[0]].headline)
+    start = banks.index(held_out) if held_out in banks else -1
+    chosen = [banks[(start + j) % len(banks)] for j in range(1, len(banks))][: regime.n_groups]
+    return [s for g in chosen for s in groups[g]]
 
 
 def plan_cells(config, test: np.ndarray, pool: np.ndarray) -> list[CellPlan]:

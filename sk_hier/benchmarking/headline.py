@@ -77,7 +77,8 @@ def _pick_in_domain(wide, emb: str, base: str, models) -> tuple[str, str]:
     """Without an inner CV: the best model on the in-domain split (training sources only,
     never the held-out group), else on the held-out groups, said plainly."""
     same = wide[(wide.embedder == emb) & (wide.split == "in_domain")]
-    same = same[[regime_of(r)[0] == base for r in same["regime"]]]
+    # A boolean array, not a list: an empty list would select no columns.
+    same = same[same["regime"].map(lambda r: regime_of(r)[0] == base).to_numpy(dtype=bool)]
     scores = same[same.model.isin(models)].groupby("model")["score"].mean()
     if len(scores):
         return scores.idxmax(), "no inner CV ran: chosen on the in-domain split"
@@ -141,6 +142,50 @@ def _in_domain_cost(wide) -> list[str]:
     return lines
 
 
+_ABLATION_MODELS = ("flat", "per_level", "top_down", "gmp_gated", "logreg_per_level")
+
+
+def _ablation(wide) -> list[str]:
+    """With two or more LOSO regimes: the held-out mean over sample-bank groups per
+    regime (augmentation x training groups), a few models side by side."""
+    from ..datasets.soundfonts import SOUNDFONTS
+    from .regimes import REGIMES
+
+    fm = {s.group for s in SOUNDFONTS.values() if not s.headline}
+    held = wide[wide["split"] == "held_out"].copy()
+    if held.empty:
+        return []
+    held[["base", "group"]] = [list(regime_of(r)) for r in held["regime"]]
+    held = held[~held["group"].isin(fm)]
+    lines = []
+    for emb, g in held.groupby("embedder", sort=False):
+        bases = [r for r in REGIMES if r in set(g["base"])]
+        models = [m for m in _ABLATION_MODELS if m in set(g["model"])]
+        if len(bases) < 2 or not models:
+            continue
+        lines += [
+            "",
+            f"**Ablation ({emb}; held-out mean over sample-bank groups, seeds averaged; "
+            "leaf / parent mAP)**",
+            "",
+            "| regime | augmentation | trained on | " + " | ".join(models) + " |",
+            "|---|---|---|" + "---|" * len(models),
+        ]
+        for base in bases:
+            r = REGIMES[base]
+            per = g[g["base"] == base].groupby(["model", "group"])[["leaf", "parent"]].mean()
+            mean = per.groupby("model").mean()
+            cells = [
+                f"{mean.loc[m, 'leaf']:.3f} / {mean.loc[m, 'parent']:.3f}"
+                if m in mean.index
+                else "-"
+                for m in models
+            ]
+            groups = "every other group" if r.n_groups is None else f"{r.n_groups} other group"
+            lines.append(f"| {base} | {r.augment} | {groups} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def headline(df, out_dir: str | Path, recommended: dict | None = None) -> str:
     """The printed summary: the answer per regime and split, then where results are.
 
@@ -160,6 +205,7 @@ def headline(df, out_dir: str | Path, recommended: dict | None = None) -> str:
         lines.append(_paragraph(key, group, in_domain))
     lines += _loso_means(wide, recommended or {})
     lines += _in_domain_cost(wide)
+    lines += _ablation(wide)
     lines += [
         "",
         f"Results written to {Path(out_dir).resolve()}/ (summary.md, quality.csv, "

@@ -58,6 +58,10 @@ class Regime:
         Fraction of training rows labelled at the family level only.
     augment : {"none", "light", "strong"}, default="none"
         Render-time augmentation of the training clips.
+    n_groups : int or None, default=None
+        LOSO only: train on this many other sample-bank groups, those that follow
+        the held-out one in the sorted, cyclic order of the groups (each group then
+        trains exactly one cell); ``None``: every other group.
     grid_from : str or None, default=None
         Reuse the grid-search choice of this regime's cell with the same held-out
         group (its training groups are the same, so the held-out group stays unseen):
@@ -76,6 +80,7 @@ class Regime:
     scarce: bool = False
     hidden: float = 0.0
     augment: str = "none"
+    n_groups: int | None = None
     grid_from: str | None = None
 
 
@@ -95,6 +100,38 @@ REGIMES: dict[str, Regime] = {
             "leave one lineage group out, light augmentation",
             "loso",
             augment="light",
+            grid_from="loso",
+        ),
+        # The ablation: augmentation none / light / strong x one or every other group.
+        # The grid choice of "loso" serves them all (never tuned on a held-out group).
+        Regime(
+            "loso_strong",
+            "leave one lineage group out, strong augmentation",
+            "loso",
+            augment="strong",
+            grid_from="loso",
+        ),
+        Regime(
+            "loso_1g",
+            "leave one lineage group out, train on one other",
+            "loso",
+            n_groups=1,
+            grid_from="loso",
+        ),
+        Regime(
+            "loso_1g_aug",
+            "leave one lineage group out, train on one other, light augmentation",
+            "loso",
+            augment="light",
+            n_groups=1,
+            grid_from="loso",
+        ),
+        Regime(
+            "loso_1g_strong",
+            "leave one lineage group out, train on one other, strong augmentation",
+            "loso",
+            augment="strong",
+            n_groups=1,
             grid_from="loso",
         ),
     )
