@@ -137,3 +137,22 @@ def test_a_run_resumes_only_under_the_settings_of_its_cells(tmp_path):
     more = replace(QUICK, sources=(*QUICK.sources, "freepats"))
     with pytest.raises(ValueError, match=r"other settings \(sources"):
         check_resumable(tmp_path, more)
+
+
+def test_inner_cv_of_a_loso_cell_holds_out_one_training_group_per_fold():
+    from sk_hier.benchmarking.data import BenchData
+    from sk_hier.benchmarking.quality import _groups_of, _inner_cv
+
+    data = BenchData(None, 4, np.array([]), np.arange(4))
+    data.X[("e", "timgm6mb")] = {0: 0, 1: 0}
+    data.X[("e", "freepats__light")] = {2: 0}
+    data.X[("e", "fluidr3")] = {3: 0}
+    rows = [("timgm6mb", 0), ("fluidr3", 3), ("freepats__light", 2), ("timgm6mb", 9)]
+    groups = _groups_of(data, "e", rows)  # row 9 has no embedding: left out, as rows() does
+    assert groups.tolist() == ["timgm", "fluid", "freepats"]
+    folds = list(_inner_cv(0, groups).split(np.zeros(3), groups=groups))
+    assert len(folds) == 3
+    for train, test in folds:
+        assert len(set(groups[test])) == 1 and not set(groups[test]) & set(groups[train])
+    assert type(_inner_cv(0, np.array(["timgm"] * 3))).__name__ == "KFold"
+    assert type(_inner_cv(0, None)).__name__ == "KFold"

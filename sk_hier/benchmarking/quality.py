@@ -149,29 +149,44 @@ def _set_seed(est, seed: int) -> None:
             est.set_params(**{key: seed})
 
 
-def _select(name, pipeline, grid, X, Y, seed, config, cache: Path) -> dict:
+def _inner_cv(seed: int, groups) -> Any:
+    """Folds of the inner cross-validation: one training lineage group held out per
+    fold where a cell trains on two or more (so the choice rewards what travels to an
+    unheard source, and never sees the cell's own held-out group), else 3 shuffled folds."""
+    from sklearn.model_selection import KFold, LeaveOneGroupOut
+
+    if groups is not None and len(set(groups)) >= 2:
+        return LeaveOneGroupOut()
+    return KFold(3, shuffle=True, random_state=seed)
+
+
+def _select(name, pipeline, grid, X, Y, seed, config, cache: Path, groups=None) -> dict:
     """Grid search once per (model, embedder, cell), on the first seed's training clips.
 
     Returns ``{"params": ..., "score": inner-CV score or None}``; the choice is cached.
+    Without a grid, a cell that trains on several lineage groups still gets the
+    group-held-out score of its default parameters, so the benchmark can recommend a
+    model without looking at the held-out group.
     """
     if cache.exists():
         saved = json.loads(cache.read_text())
         # Older caches hold the parameters alone.
         return saved if "params" in saved else {"params": saved, "score": None}
-    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.model_selection import GridSearchCV
 
     best: dict = {"params": {}, "score": None}
-    if config.grid and grid:
+    by_group = groups is not None and len(set(groups)) >= 2
+    if (config.grid and grid) or by_group:
         _set_seed(pipeline, seed)
         search = GridSearchCV(
             pipeline,
-            grid,
+            grid if (config.grid and grid) else {},
             scoring=hierarchical_map_scorer,
-            cv=KFold(3, shuffle=True, random_state=seed),
+            cv=_inner_cv(seed, groups),
             n_jobs=config.n_jobs,
             refit=False,
         )
-        search.fit(X, Y)
+        search.fit(X, Y, groups=groups)
         params = {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in search.best_params_.items()
         }
@@ -179,6 +194,14 @@ def _select(name, pipeline, grid, X, Y, seed, config, cache: Path) -> dict:
         _log(f"  {name}: best {params} (inner CV {search.best_score_:.3f})")
     cache.write_text(json.dumps(best))
     return best
+
+
+def _groups_of(data, emb: str, rows: list) -> np.ndarray:
+    """The lineage group of each row that ``data.rows`` keeps (same filter, same order)."""
+    from ..datasets.soundfonts import SOUNDFONTS
+
+    kept = [f for f, i in rows if i in data.X[(emb, f)]]
+    return np.array([SOUNDFONTS[f.partition("__")[0]].group for f in kept])
 
 
 def _traits(name: str) -> tuple[bool, bool]:
@@ -265,6 +288,8 @@ def _cells_todo(config, plans, models) -> list:
     ]
 
 
+#: How the inner CV splits: LOSO cells hold out one training lineage group per fold.
+INNER_CV = "group-held-out for LOSO cells, else 3 shuffled folds"
 # Settings every stored cell depends on: a run resumes only under the same ones.
 _CELL_SETTINGS = ("n_clips", "n_test", "n_scarce", "sources", "grid", "max_epochs", "render_seed")
 
@@ -276,6 +301,7 @@ def check_resumable(out_dir, config: QualityConfig) -> None:
     path = Path(out_dir) / "cells" / "settings.json"
     mine = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()}
     mine = {k: mine[k] for k in _CELL_SETTINGS} | {"extra": config.extra}
+    mine["inner_cv"] = INNER_CV
     if path.is_file():
         theirs = json.loads(path.read_text())
         diff = sorted(k for k in mine if theirs.get(k) != mine[k])
@@ -321,6 +347,7 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
         # The grid search runs on the first seed's training clips of this cell only:
         # for LOSO that is the training groups, never the held-out one.
         X_sel, Y_sel = data.rows(emb, plan.train[first])
+        groups = _groups_of(data, emb, plan.train[first]) if plan.held_out else None
         choice = _select(
             name,
             clone(pipeline),
@@ -330,6 +357,7 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
             first,
             config,
             cells / cell_name(name, emb, REGIMES[regime].grid_from or regime, "params", held),
+            groups,
         )
         est = clone(pipeline).set_params(**choice["params"])
         _set_seed(est, seed)
