@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ._level_metrics import LevelSpec, check_pair, columns, undefined
-from ._params import check_sample_weight
+from ._params import ScoreRequestMixin, check_sample_weight
 from .hierarchy import Hierarchy
 from .targets import encode_targets
 
@@ -289,7 +289,7 @@ _SCORER_METRICS: dict[str, tuple[Callable, str]] = {
 }
 
 
-class _CalibrationScorer:
+class _CalibrationScorer(ScoreRequestMixin):
     """Callable ``(estimator, X, y) -> -figure`` for ``scoring=`` (higher is better)."""
 
     def __init__(self, metric: str, level: LevelSpec, n_bins: int) -> None:
@@ -345,6 +345,8 @@ def make_calibration_scorer(
     -------
     callable
         ``scorer(estimator, X, y, sample_weight=None) -> float``, at most 0.
+        With metadata routing on, ``scorer.set_score_request(sample_weight=True)``
+        returns a copy that a search passes sample weights to.
 
     Examples
     --------

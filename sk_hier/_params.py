@@ -24,6 +24,7 @@ __all__ = [
     "Interval",
     "Options",
     "Predicate",
+    "ScoreRequestMixin",
     "check_device",
     "check_sample_weight",
     "validate_params",
@@ -215,3 +216,39 @@ def check_device(device: Any) -> None:
             f"device={device!r}, but this machine has {torch.cuda.device_count()} CUDA "
             "device(s); pick an index below that."
         )
+
+
+class ScoreRequestMixin:
+    """``set_score_request`` for a scorer object, as scikit-learn's scorers have.
+
+    With metadata routing on (``sklearn.set_config(enable_metadata_routing=True)``),
+    a search passes ``sample_weight`` to a scorer only when the scorer asks for it.
+    ``set_score_request`` returns a new scorer that asks: the package's scorers are
+    shared module objects, so they are never changed in place.
+    """
+
+    _sample_weight_request: Any = None
+
+    def set_score_request(self, *, sample_weight: Any = None) -> Any:
+        """A copy of this scorer that requests ``sample_weight`` (True, False, None
+        or an alias string), for searches with metadata routing on."""
+        import copy
+
+        from sklearn.utils.metadata_routing import _routing_enabled
+
+        if not _routing_enabled():
+            raise RuntimeError(
+                "set_score_request is only available when metadata routing is enabled: "
+                "sklearn.set_config(enable_metadata_routing=True)."
+            )
+        out = copy.copy(self)
+        out._sample_weight_request = sample_weight
+        return out
+
+    def get_metadata_routing(self) -> Any:
+        """The metadata this scorer requests (scikit-learn's routing protocol)."""
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        request = MetadataRequest(owner=self)
+        request.score.add_request(param="sample_weight", alias=self._sample_weight_request)
+        return request

@@ -37,7 +37,7 @@ from ._level_metrics import (
     per_label,
     undefined,
 )
-from ._params import check_sample_weight
+from ._params import ScoreRequestMixin, check_sample_weight
 from ._tree import TreeSpec
 from .hierarchy import Hierarchy
 from .targets import as_hierarchy, encode_targets
@@ -476,7 +476,7 @@ def _fitted_hierarchy(estimator: Any) -> Hierarchy:
     )
 
 
-class _HierarchicalScorer:
+class _HierarchicalScorer(ScoreRequestMixin):
     """Callable ``(estimator, X, y) -> float`` for ``scoring=`` (higher is better)."""
 
     def __init__(self, metric: str, level: LevelSpec, threshold: Any) -> None:
@@ -539,6 +539,8 @@ def make_hierarchical_scorer(
     -------
     callable
         ``scorer(estimator, X, y) -> float``, higher is better.
+        With metadata routing on, ``scorer.set_score_request(sample_weight=True)``
+        returns a copy that a search passes sample weights to.
 
     Examples
     --------

@@ -475,3 +475,28 @@ def test_level_pooling_fits_the_pooled_targets():
     assert maps[0] is maps[1] and calibrated.all()
     tol = 1e-6 * max(1.0, abs(stacked.a_))
     assert abs(maps[0].a_ - stacked.a_) <= tol and abs(maps[0].b_ - stacked.b_) <= tol
+
+
+@pytest.mark.parametrize("name", ["ece", "map"])
+def test_scorers_take_sample_weight_when_requested_under_routing(name):
+    from sklearn.model_selection import KFold, cross_validate
+
+    from sk_hier.metrics import hierarchical_map_scorer
+
+    shared = neg_level_ece_scorer if name == "ece" else hierarchical_map_scorer
+    X, Y, tree = make_hierarchical_multilabel(200, TREE, n_features=5, random_state=0)
+    w = np.random.default_rng(0).uniform(0.0, 2.0, len(X))
+    with pytest.raises(RuntimeError, match="enable_metadata_routing"):
+        shared.set_score_request(sample_weight=True)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = BottomUpClassifier(_lr(), hierarchy=tree).set_fit_request(sample_weight=False)
+        scorer = shared.set_score_request(sample_weight=True)
+        assert shared._sample_weight_request is None  # the shared object is unchanged
+        with pytest.raises(UnsetMetadataPassedError, match="set_score_request"):
+            cross_validate(est, X, Y, scoring=shared, cv=KFold(2), params={"sample_weight": w})
+        got = cross_validate(est, X, Y, scoring=scorer, cv=KFold(2), params={"sample_weight": w})
+    for k, (train, test) in enumerate(KFold(2).split(X)):
+        fitted = clone(est).fit(X[train], Y[train])
+        expected = shared(fitted, X[test], Y[test], sample_weight=w[test])
+        assert got["test_score"][k] == pytest.approx(expected, rel=1e-12)
+        assert expected != pytest.approx(shared(fitted, X[test], Y[test]), rel=1e-6)
