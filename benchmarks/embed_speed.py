@@ -3,11 +3,14 @@
 Embeds ``--n-clips`` WAV files (synthetic 10-s multi-tone clips at 22,050 Hz written
 to a temporary folder, or the ``*.wav`` files of ``--audio-dir``, e.g. a rendered
 folder's ``audio/``) with LogMel and musicnn, each through its reference path (the
-direct computation the package keeps in ``_logmel_reference`` / ``_musicnn_reference``)
-and its fast path, at 1 and 2 torch threads. Every configuration runs in a fresh
-process, so that its peak resident memory (``ru_maxrss``) is its own; each transform
-is repeated ``--repeat`` times and the fastest kept, as a busy machine only ever adds
-time. File reading, validation, resampling and pooling are included; the one-off model
+direct computation the package keeps in ``_logmel_reference`` / ``_musicnn_reference``,
+and the file loading it had, kept in ``_loading_reference``: each file read into memory,
+hashed whether or not a cache is used, decoded from a ``BytesIO``) and its fast path,
+at 1 and 2 torch threads. Every configuration runs in its own process, so that its
+peak resident memory (``ru_maxrss``) is its own; the processes take turns, one
+transform each per round for ``--repeat`` rounds, and the fastest round of each is
+kept: a busy machine only ever adds time, and taking turns, both paths see the same
+changes of load. File reading, validation, resampling and pooling are included; the one-off model
 load is not. Prints the table, one "speed-up" line per embedder and thread count (per
 core: CPU time; at 2 threads also wall time), and how far the fast outputs are from the
 reference outputs. ``--profile`` adds where the fast paths spend their time.
@@ -68,23 +71,27 @@ def _make(name: str, implementation: str):
     return emb.fit()
 
 
-def _measure(config: tuple, paths: list[str], repeat: int, queue) -> None:
+def _measure(config: tuple, paths: list[str], commands, results) -> None:
+    """One configuration in its own process: a timed transform per command, then a summary."""
     import soundfile as sf
     import torch
 
     name, implementation, threads = config
     torch.set_num_threads(threads)
     emb = _make(name, implementation)
+    commands.get()  # the warm-ups take turns too
     t0 = time.perf_counter()
     emb.transform(paths[:2])  # model load, librosa/numba warm-up
     setup = time.perf_counter() - t0
+    results.put(None)
     walls, cpus = [], []
-    for _ in range(repeat):
+    while commands.get():
         c0, w0 = time.process_time(), time.perf_counter()
         X = emb.transform(paths)
         cpus.append(time.process_time() - c0)
         walls.append(time.perf_counter() - w0)
-    queue.put(
+        results.put(None)
+    results.put(
         {
             "config": config,
             "audio_s": sum(sf.info(p).duration for p in paths),
@@ -98,17 +105,26 @@ def _measure(config: tuple, paths: list[str], repeat: int, queue) -> None:
 
 
 def _run_all(paths: list[str], threads: list[int], repeat: int) -> dict:
+    """Per thread count, one process per configuration, all started at once and timed in
+    turns (one transform each per round): a change in the machine's load between the
+    paths then touches both alike, and the fastest round of each is kept."""
     ctx = mp.get_context("spawn")
     rows = {}
     for n_threads in threads:
-        for name in EMBEDDERS:
-            for implementation in IMPLEMENTATIONS:
-                config = (name, implementation, n_threads)
-                queue = ctx.Queue()
-                proc = ctx.Process(target=_measure, args=(config, paths, repeat, queue))
-                proc.start()
-                rows[config] = queue.get()
-                proc.join()
+        configs = [(n, i, n_threads) for n in EMBEDDERS for i in IMPLEMENTATIONS]
+        queues = {c: (ctx.Queue(), ctx.Queue()) for c in configs}
+        procs = [ctx.Process(target=_measure, args=(c, paths, *queues[c])) for c in configs]
+        for proc in procs:
+            proc.start()
+        for _ in range(1 + repeat):  # the warm-up, then the timed rounds
+            for commands, results in queues.values():
+                commands.put(True)
+                results.get()  # one at a time: the configurations never overlap
+        for config, (commands, results) in queues.items():
+            commands.put(False)
+            rows[config] = results.get()
+        for proc in procs:
+            proc.join()
     return rows
 
 

@@ -200,3 +200,65 @@ def test_importing_the_embedders_does_not_import_torch():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_musicnn_network_odd_batch_at_two_threads(musicnn_nets):
+    # Two threads take two patches per step: an odd batch leaves a step with one.
+    import torch
+
+    fast, ref = musicnn_nets["MTT_musicnn"]
+    x = np.random.default_rng(1).uniform(0, 6, (3, 187, 96)).astype(np.float32)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            a, b = fast(torch.from_numpy(x)), ref(torch.from_numpy(x))
+    finally:
+        torch.set_num_threads(threads)
+    for key in a:
+        assert_f32_close(a[key], b[key], MUSICNN_FAN_IN, err_msg=key)
+
+
+# -- loading -------------------------------------------------------------------------------
+def test_pcm16_wav_decodes_to_libsndfile_floats(tmp_path):
+    import soundfile as sf
+
+    from sk_hier.embeddings._base import _decode
+
+    pcm = np.concatenate([np.arange(-32768, 32768), [0, 1, -1]]).astype(np.int16)
+    for channels in (1, 2):
+        path = str(tmp_path / f"full_scale_{channels}.wav")
+        sf.write(path, np.stack([pcm, pcm[::-1]], axis=1)[:, :channels], 22050, "PCM_16")
+        audio, sr = _decode(path, path)
+        expected = sf.read(path, dtype="float32", always_2d=True)[0]
+        assert sr == 22050 and audio.dtype == np.float32
+        np.testing.assert_array_equal(audio, expected)
+
+
+def test_reference_loading_gives_the_same_audio_and_errors(tmp_path):
+    import soundfile as sf
+
+    from sk_hier.embeddings import BadAudioError
+    from sk_hier.embeddings._base import _Item, _load_item
+    from sk_hier.embeddings._loading_reference import load_item
+
+    good = tmp_path / "tone.wav"
+    sf.write(good, _clip(2.0, 22050, 5), 22050, subtype="PCM_16")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "text.wav").write_bytes(b"not audio at all")
+    sf.write(tmp_path / "silent.wav", np.zeros(1000), 22050)
+    for emb in (LogMelEmbedder(), LogMelEmbedder(sr=16000)):
+        item = _Item(0, str(good), path=str(good))
+        _, _, now = _load_item(item, emb, None, [])
+        key, _, before = load_item(item, emb, None, [])
+        np.testing.assert_array_equal(now, before)
+        assert key is not None  # the reference path hashed every file
+    for name in ("empty.wav", "text.wav", "silent.wav", "missing.wav"):
+        item = _Item(0, str(tmp_path / name), path=str(tmp_path / name))
+        reasons = []
+        for load in (_load_item, load_item):
+            with pytest.raises(BadAudioError) as info:
+                load(item, LogMelEmbedder(), None, [])
+            # libsndfile's own message (in brackets) names a path or a BytesIO
+            reasons.append(info.value.reason.split(" [")[0])
+        assert reasons[0] == reasons[1], name

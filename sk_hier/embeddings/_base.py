@@ -107,20 +107,20 @@ def _describe_unreadable(head: bytes) -> str:
 
 
 def _decode(path: str, source: str) -> tuple[np.ndarray, int]:
-    # From the path, not from bytes in memory: soundfile reads a file itself, while a
-    # BytesIO goes through a Python callback per block (most of a short clip's cost).
+    # From the path (not a BytesIO); 16-bit WAV as int16 scaled here: same floats, 7x cheaper.
     import soundfile as sf
 
     try:
         with sf.SoundFile(path) as f:
             sr = int(f.samplerate)
-            audio = f.read(dtype="float32", always_2d=True)
+            pcm16 = f.format == "WAV" and f.subtype == "PCM_16"
+            audio = f.read(dtype="int16" if pcm16 else "float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as exc:
         head = _read_bytes(path)[:12]  # missing or unreadable: its own precise error
         if not head:
             raise BadAudioError(source, "empty file (0 bytes)") from None
         raise BadAudioError(source, f"{_describe_unreadable(head)} [{exc}]") from None
-    return audio, sr
+    return (audio * np.float32(2.0**-15) if pcm16 else audio), sr
 
 
 def _validate(audio: np.ndarray, sr: int, source: str, silence_threshold: float) -> np.ndarray:
@@ -133,9 +133,9 @@ def _validate(audio: np.ndarray, sr: int, source: str, silence_threshold: float)
         raise BadAudioError(source, f"expected a 1-D waveform, got shape {audio.shape}")
     if audio.size == 0:
         raise BadAudioError(source, "no audio samples (zero duration)")
-    if not np.all(np.isfinite(audio)):
+    peak = max(float(audio.max()), -float(audio.min()))  # NaN and infinity propagate
+    if not np.isfinite(peak):
         raise BadAudioError(source, "holds NaN or infinite samples")
-    peak = float(np.max(np.abs(audio)))
     if peak <= silence_threshold:
         level = "all zeros" if peak == 0 else f"peak amplitude {peak:.2g}"
         raise BadAudioError(
@@ -154,9 +154,8 @@ def _resample(audio: np.ndarray, sr: int, target_sr: int | None) -> np.ndarray:
     import librosa
 
     # soxr_hq is librosa.load's default, which the pretrained models were fed.
-    return librosa.resample(audio, orig_sr=sr, target_sr=target_sr, res_type="soxr_hq").astype(
-        np.float32, copy=False
-    )
+    out = librosa.resample(audio, orig_sr=sr, target_sr=target_sr, res_type="soxr_hq")
+    return out.astype(np.float32, copy=False)
 
 
 def load_audio(
@@ -574,9 +573,12 @@ def _process_chunk(
     out: dict[int, Any] = {}
     problems: list[str] = []
     todo: list[tuple[_Item, str, np.ndarray]] = []
+    load = _load_item
+    if getattr(embedder, "_reference", False):  # loads as the reference paths did
+        from ._loading_reference import load_item as load
     for it in chunk:
         try:
-            key, vector, audio = _load_item(it, embedder, cache, problems)
+            key, vector, audio = load(it, embedder, cache, problems)
         except BadAudioError as exc:
             out[it.index] = exc
             continue

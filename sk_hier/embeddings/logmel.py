@@ -65,20 +65,30 @@ def _apply_mel(blocks: list[tuple], squares: Any, n_mels: int) -> Any:
     return out
 
 
-def _squared_spectrum(y: np.ndarray, n_fft: int, hop_length: int, window: Any) -> Any:
+def _squared_spectrum(
+    y: np.ndarray, n_fft: int, hop_length: int, window: Any, scratch: dict | None = None
+) -> Any:
     """``(n_frames, 2 * (n_fft // 2 + 1))`` squared real and imaginary STFT parts.
 
     The frames of ``torch.stft(..., center=True, pad_mode="constant")``, in the
     precision of ``window`` (float32 or float64). The spectrum stays frame-major and
     interleaved, as the FFT writes it: squaring it is then one contiguous pass, and
-    the mel projection (:func:`_mel_blocks`) adds the two parts.
+    the mel projection (:func:`_mel_blocks`) adds the two parts. With ``scratch`` (a
+    dict kept across the clips of a batch), the windowed frames reuse one buffer:
+    fresh multi-megabyte tensors cost page faults at every clip.
     """
     import torch
 
     dtype = np.float64 if window.dtype == torch.float64 else np.float32
     yt = torch.from_numpy(np.ascontiguousarray(y, dtype=dtype))
     frames = torch.nn.functional.pad(yt, (n_fft // 2, n_fft // 2)).unfold(0, n_fft, hop_length)
-    spec = torch.view_as_real(torch.fft.rfft(frames * window))
+    out = None
+    if scratch is not None:
+        buffer = scratch.get(window.dtype)
+        if buffer is None or len(buffer) < frames.numel():
+            buffer = scratch[window.dtype] = window.new_empty(frames.numel())
+        out = buffer[: frames.numel()].view(frames.shape)
+    spec = torch.view_as_real(torch.fft.rfft(torch.mul(frames, window, out=out)))
     return spec.square_().view(len(spec), -1)
 
 
@@ -152,14 +162,37 @@ def logmel_frames(
     """
     import torch
 
-    blocks, dct, window = _filters(sr, n_fft, n_mels, float(fmin), fmax, n_mfcc)
     with torch.inference_mode():
-        squares = _squared_spectrum(y, n_fft, hop_length, window)
-        db = _apply_mel(blocks, squares, n_mels).clamp_(min=1e-10).log10_().mul_(10.0)
-        if top_db is not None:
-            db = db.clamp_(min=(db.max() - top_db).item())  # the floor in float32
-        feats = torch.cat([db, dct @ db]) if n_mfcc else db
-        return feats.T.contiguous().numpy()
+        bands = _logmel_bands(y, sr, n_fft, hop_length, n_mels, n_mfcc, fmin, fmax, top_db)
+        return bands.T.contiguous().numpy()
+
+
+def _logmel_bands(
+    y: np.ndarray,
+    sr: int,
+    n_fft: int,
+    hop_length: int,
+    n_mels: int,
+    n_mfcc: int,
+    fmin: float,
+    fmax: float | None,
+    top_db: float | None,
+    scratch: dict | None = None,
+) -> Any:
+    """The features of :func:`logmel_frames` band-major, ``(n_mels + n_mfcc, n_frames)``.
+
+    A torch tensor; call under ``torch.inference_mode()``. Pooling reads its transpose
+    in place (frames are then columns of a Fortran-ordered array), sparing a copy.
+    ``scratch``: see :func:`_squared_spectrum`.
+    """
+    import torch
+
+    blocks, dct, window = _filters(sr, n_fft, n_mels, float(fmin), fmax, n_mfcc)
+    squares = _squared_spectrum(y, n_fft, hop_length, window, scratch)
+    db = _apply_mel(blocks, squares, n_mels).clamp_(min=1e-10).log10_().mul_(10.0)
+    if top_db is not None:
+        db = db.clamp_(min=(db.max() - top_db).item())  # the floor in float32
+    return torch.cat([db, dct @ db]) if n_mfcc else db
 
 
 class LogMelEmbedder(AudioEmbedder):
@@ -232,8 +265,8 @@ class LogMelEmbedder(AudioEmbedder):
     """
 
     name = "logmel"
-    # True: the direct computation of _logmel_reference (tests and benchmarks); the
-    # numbers agree to float32 rounding.
+    # True: the direct computation of _logmel_reference and the file loading of
+    # _loading_reference (tests and benchmarks); the numbers agree to float32 rounding.
     _reference = False
 
     def __init__(
@@ -311,22 +344,17 @@ class LogMelEmbedder(AudioEmbedder):
         }
 
     def _embed_batch(self, waveforms: list[np.ndarray], sr: int) -> list[np.ndarray]:
+        import torch
+
         pooling = self._pooling()
-        frames = reference_logmel_frames if self._reference else logmel_frames
-        return [
-            pool_frames(
-                frames(
-                    y,
-                    sr=sr,
-                    n_fft=self.n_fft,
-                    hop_length=self.hop_length,
-                    n_mels=self.n_mels,
-                    n_mfcc=self.n_mfcc,
-                    fmin=self.fmin,
-                    fmax=self.fmax,
-                    top_db=self.top_db,
-                ),
-                pooling,
-            )
-            for y in waveforms
-        ]
+        args = (self.n_fft, self.hop_length, self.n_mels, self.n_mfcc)
+        args += (self.fmin, self.fmax, self.top_db)
+        if self._reference:
+            return [pool_frames(reference_logmel_frames(y, sr, *args), pooling) for y in waveforms]
+        scratch: dict = {}  # buffers reused by the batch's clips
+        with torch.inference_mode():
+            # Band-major features, pooled through a transposed view: no copy.
+            return [
+                pool_frames(_logmel_bands(y, sr, *args, scratch).numpy().T, pooling)
+                for y in waveforms
+            ]

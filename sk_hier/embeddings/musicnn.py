@@ -8,15 +8,18 @@ here computes the same function, to float32 rounding, with less arithmetic:
 * The timbral front-end filters (7 frames x 38 or 67 of the 96 mel bands, one input
   channel) are 81% of the port's multiply-adds. Along the mel axis they are
   correlations, diagonal in a real DFT of that axis: the 7 time taps are summed in the
-  DFT domain (a batched matrix product, one small matrix per pair of DFT coordinates),
-  and one matrix product per filter bank goes back to just the mel positions the
-  max-pooling reads (59 and 30). That is 2.6x fewer multiply-adds, all in dense matrix
-  products.
+  DFT domain, and the inverse DFT goes back to just the mel positions the max-pooling
+  reads, taken a pair of positions at a time (an even and an odd part, half the work
+  of a full inverse). That is about 4x fewer multiply-adds, all in dense matrix products,
+  on blocks of filters and frames that stay in cache.
+* The temporal filters (128, 64 and 32 frames) are matrix products of the filters with
+  windows of the input read in place.
 * Batch norms become affine maps at load time (the one before the dense layer is
   folded into its weights); the front-end takes its max over frequency before its relu
   and batch norm, an exact rewrite (see ``_front_block`` in the reference module).
 
-torch is imported inside the functions that use it, so importing this module is light.
+The layers are in :mod:`sk_hier.embeddings._musicnn_layers`. torch is imported inside
+the functions that use it, so importing this module is light.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     import torch
 
 from ..embedders import EMBEDDERS
+from . import _musicnn_layers as layers
 from . import _musicnn_reference as ref
 from ._base import AudioEmbedder, pool_frames
 from ._weights import check_model as _check_model
@@ -51,8 +55,6 @@ __all__ = [
 MUSICNN_MODELS = EMBEDDERS["musicnn"].models
 MUSICNN_SR = ref.SR
 _FEATURE_SIZES = {"penultimate": 200, "mean_pool": 753, "max_pool": 753, "tags": 50}
-_N_BINS = ref.N_MELS // 2 + 1  # real-DFT bins over the 96 mel bands
-_TIME_CHUNK = 16  # frames per step of the timbral front-end: its work set stays in cache
 
 _modules: dict[tuple[str, bool], Any] = {}
 _lock = threading.RLock()
@@ -73,184 +75,7 @@ def musicnn_tags(model: str = "MTT_musicnn") -> list[str]:
     return list(configuration.MTT_LABELS if model.startswith("MTT") else configuration.MSD_LABELS)
 
 
-# -- weights of the fast network ----------------------------------------------------------------
-def _pack(re: np.ndarray, im: np.ndarray) -> np.ndarray:
-    """Real-DFT coordinates (last axis: 49 bins) -> the 96 used here, in 48 pairs.
-
-    Re 0, Re 48 (Im 0 and Im 48 of a real signal are 0), then Re b, Im b for b = 1..47.
-    """
-    mid = np.stack([re[..., 1:-1], im[..., 1:-1]], axis=-1).reshape(*re.shape[:-1], -1)
-    return np.concatenate([re[..., :1], re[..., -1:], mid], axis=-1)
-
-
-def _timbral_weights(sd: dict) -> dict[str, np.ndarray]:
-    """The timbral filter banks f74 and f77 in the real-DFT domain of the mel axis.
-
-    With ``X_b(t)`` the DFT of input row ``t`` over the 96 mel bands and ``W_b`` that
-    of a filter's row, a correlation over the mel axis is ``X_b * conj(W_b)`` in the
-    DFT domain; the result is exact at the mel positions where the filter does not
-    wrap around, which are precisely the positions of the "valid" convolution.
-    """
-    n = ref.N_MELS
-    bins = np.arange(_N_BINS)
-    angle = 2 * np.pi * np.outer(np.arange(n), bins) / n
-    cos, sin = np.cos(angle), np.sin(angle)
-    kernels, inverses, tails = [], [], []
-    for conv in ("f74", "f77"):
-        a, b = ref.bn_affine(sd, f"bn_{conv}")
-        # Channels whose batch norm flips sign take a min over frequency: computed as
-        # a max of the negated filter (see the reference's _front_block).
-        s = np.where(a < 0, -1.0, 1.0)
-        w = sd[f"{conv}.weight"][:, 0].astype(np.float64) * s[:, None, None]  # (O, 7, k)
-        w_re = np.einsum("odk,kb->obd", w, cos[: w.shape[2]])
-        w_im = np.einsum("odk,kb->obd", w, -sin[: w.shape[2]])
-        # X conj(W) = (Xr Wr + Xi Wi) + i (Xi Wr - Xr Wi): per group, rows (out coord,
-        # filter), columns (in coord, tap). Group 0 maps (Xr 0, Xr 48) to (Re 0, Re 48).
-        g = np.zeros((_N_BINS - 1, 2, w.shape[0], 2, w.shape[1]))
-        g[1:, 0, :, 0], g[1:, 0, :, 1] = w_re[:, 1:-1].swapaxes(0, 1), w_im[:, 1:-1].swapaxes(0, 1)
-        g[1:, 1, :, 0], g[1:, 1, :, 1] = -g[1:, 0, :, 1], g[1:, 0, :, 0]
-        g[0, 0, :, 0], g[0, 1, :, 1] = w_re[:, 0], w_re[:, -1]
-        kernels.append(g)
-        # Inverse real DFT at the n - k + 1 valid positions; bins 0 and n/2 count once.
-        f = 2 * np.pi * np.arange(n - w.shape[2] + 1)[:, None] * bins / n
-        c = np.where((bins == 0) | (bins == n // 2), 1.0, 2.0) / n
-        inverses.append(_pack(c * np.cos(f), -c * np.sin(f)))
-        tails.append((sd[f"{conv}.bias"] * s, s, a, b))
-    names = ("timbral_bias", "timbral_sign", "timbral_scale", "timbral_shift")
-    return {
-        **{name: np.concatenate(t) for name, t in zip(names, zip(*tails))},
-        "dft": _pack(cos, -sin),
-        # (group, out coord, bank, filter, in coord, tap) -> one (816, 14) matrix per group
-        "timbral_kernel": np.concatenate(kernels, axis=2).reshape(_N_BINS - 1, -1, 14),
-        "idft74": inverses[0],
-        "idft77": inverses[1],
-    }
-
-
-def _other_weights(sd: dict) -> dict[str, np.ndarray]:
-    """Temporal front-end, mid-end and back-end, batch norms as affine maps."""
-    out: dict[str, np.ndarray] = {}
-    a, b = ref.bn_affine(sd, "bn_input")
-    out["input_affine"] = np.array([a[0], b[0]])
-    for name in ref.TEMPORAL:
-        a, b = ref.bn_affine(sd, f"bn_{name}")
-        s = np.where(a < 0, -1.0, 1.0)
-        out[f"{name}_weight"] = sd[f"{name}.weight"] * s[:, None, None, None]
-        out[f"{name}_bias"], out[f"{name}_sign"] = sd[f"{name}.bias"] * s, s
-        out[f"{name}_scale"], out[f"{name}_shift"] = a, b
-    for name in ("mid1", "mid2", "mid3"):
-        out[f"{name}_weight"], out[f"{name}_bias"] = sd[f"{name}.weight"], sd[f"{name}.bias"]
-        out[f"{name}_scale"], out[f"{name}_shift"] = ref.bn_affine(sd, f"bn_{name}")
-    # bn_pool is affine and feeds the dense layer directly: fold it into its weights.
-    # TF feeds the dense layer the interleaved (max, mean) pairs; the fast network
-    # concatenates [max, mean], so the columns are reordered to match.
-    a, b = ref.bn_affine(sd, "bn_pool")
-    w = sd["dense.weight"].astype(np.float64)
-    order = np.concatenate([np.arange(0, w.shape[1], 2), np.arange(1, w.shape[1], 2)])
-    out["dense_weight"] = (w * a)[:, order]
-    out["dense_bias"] = sd["dense.bias"] + w @ b
-    out["dense_scale"], out["dense_shift"] = ref.bn_affine(sd, "bn_dense")
-    out["out_weight"], out["out_bias"] = sd["out.weight"], sd["out.bias"]
-    return out
-
-
-def _fast_weights(sd: dict) -> dict[str, np.ndarray]:
-    """All buffers of the fast network, float32 (derived in float64)."""
-    weights = {**_timbral_weights(sd), **_other_weights(sd)}
-    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
-
-
 # -- the fast network -------------------------------------------------------------------------
-def _affine_relu(z: Any, net: Any, prefix: str) -> Any:
-    """Front-end tail on the max-pooled responses: restore the sign, relu, batch norm."""
-    import torch
-
-    sign, scale, shift = (
-        getattr(net, f"{prefix}_{k}")[:, None] for k in ("sign", "scale", "shift")
-    )
-    return torch.relu_(z.mul_(sign)).mul_(scale).add_(shift)
-
-
-def _timbral_front(net: Any, x: Any) -> Any:
-    """``(B, T, 96)`` normalised input -> ``(B, 408, T)`` timbral features (f74, f77)."""
-    import torch
-
-    F = torch.nn.functional
-    n_batch, n_time, _ = x.shape
-    n_groups, n_rows, _ = net.timbral_kernel.shape
-    n_out, step = n_rows // 4, net.time_chunk
-    # The 7-tap filters see 3 zero frames beyond each end, as in TF's padding; more zero
-    # frames make whole steps (a product on 11 columns costs 8x as much per column as
-    # on 16), and their outputs are dropped.
-    n_padded = -(-n_time // step) * step
-    spec = F.pad(x, (0, 0, 3, 3 + n_padded - n_time)) @ net.dft  # DFT coordinates
-    # Per group, the 14 inputs (coordinate, tap) of each output frame: (48, 14, B, T).
-    taps = spec.transpose(1, 2).unfold(2, 7, 1).reshape(n_batch, n_groups, 2, n_padded, 7)
-    taps = taps.transpose(3, 4).reshape(n_batch, n_groups, 14, n_padded).permute(1, 2, 0, 3)
-    out = x.new_empty(n_batch, 2, n_out, n_padded)
-    # A patch per thread and step: the threads share each product, and synchronise
-    # no more often than one thread would.
-    per = max(1, min(n_batch, torch.get_num_threads()))
-    # Buffers reused across steps: fresh multi-MB tensors cost page faults every step.
-    y, z74, z77 = (
-        x.new_empty(k * n_out * per * step)
-        for k in (4 * n_groups, len(net.idft74), len(net.idft77))
-    )
-    for i in range(0, n_batch, per):
-        p, n = min(per, n_batch - i), min(per, n_batch - i) * step
-        for s in range(0, n_padded, step):
-            # Rows (coordinate, bank, filter) of each group, columns (patch, frame).
-            yc = y[: n_groups * n_rows * n].view(n_groups, n_rows, n)
-            cols = taps[:, :, i : i + p, s : s + step].reshape(n_groups, 14, n)
-            torch.bmm(net.timbral_kernel, cols, out=yc)
-            yc = yc.view(2 * n_groups, 2, n_out * n)
-            for bank, (idft, z) in enumerate(((net.idft74, z74), (net.idft77, z77))):
-                zc = z[: len(idft) * n_out * n].view(len(idft), n_out * n)
-                torch.mm(idft, yc[:, bank], out=zc)
-                out[i : i + p, bank, :, s : s + step] = (
-                    zc.amax(0).view(n_out, p, step).transpose(0, 1)
-                )
-    z = out.view(n_batch, 2 * n_out, n_padded)[..., :n_time].add_(net.timbral_bias[:, None])
-    return _affine_relu(z, net, "timbral")
-
-
-def _temporal_front(net: Any, x: Any) -> list:
-    """``(B, T, 96)`` normalised input -> three ``(B, 51, T)`` temporal feature maps."""
-    import torch
-
-    F = torch.nn.functional
-    x4 = x.unsqueeze(1)
-    outs = []
-    for name, length in ref.TEMPORAL.items():
-        weight, bias = getattr(net, f"{name}_weight"), getattr(net, f"{name}_bias")
-        pad = (0, 0, (length - 1) // 2, length // 2)  # TF "same": the odd pad at the end
-        # A patch at a time: its (51, T, 96) responses stay in cache for the max.
-        z = torch.cat([F.conv2d(F.pad(p, pad), weight, bias).amax(3) for p in x4.split(1)])
-        outs.append(_affine_relu(z, net, name))
-    return outs
-
-
-def _mid_and_back(net: Any, front: Any) -> dict:
-    """Front-end features -> the output dict (mid-end, pooling, dense layers)."""
-    import torch
-
-    F = torch.nn.functional
-    maps = [front]
-    for name in ("mid1", "mid2", "mid3"):
-        w, b, scale, shift = (
-            getattr(net, f"{name}_{k}") for k in ("weight", "bias", "scale", "shift")
-        )
-        v = torch.relu_(F.conv1d(maps[-1], w, b, padding=3))
-        v = v.mul_(scale[:, None]).add_(shift[:, None])
-        maps.append(v if name == "mid1" else v.add_(maps[-1]))  # residual from mid2 on
-    mid = torch.cat(maps, dim=1)  # (B, 753, T)
-    max_pool, mean_pool = mid.amax(dim=2), mid.mean(dim=2)
-    dense = F.linear(torch.cat([max_pool, mean_pool], dim=1), net.dense_weight, net.dense_bias)
-    pen = torch.relu_(dense).mul_(net.dense_scale).add_(net.dense_shift)
-    tags = torch.sigmoid(F.linear(pen, net.out_weight, net.out_bias))
-    return {"tags": tags, "penultimate": pen, "mean_pool": mean_pool, "max_pool": max_pool}
-
-
 def _build_fast_module() -> type:
     import torch
 
@@ -261,7 +86,7 @@ def _build_fast_module() -> type:
             super().__init__()
             for name, value in weights.items():
                 self.register_buffer(name, torch.from_numpy(value.copy()))
-            self.time_chunk = _TIME_CHUNK
+            self.time_chunk = layers._TIME_CHUNK
 
         def forward(self, x) -> dict:
             if x.requires_grad and torch.is_grad_enabled():
@@ -270,8 +95,8 @@ def _build_fast_module() -> type:
                     "buffers in place); give it inputs that do not require grad."
                 )
             x = x * self.input_affine[0] + self.input_affine[1]  # bn_input
-            front = torch.cat([_timbral_front(self, x), *_temporal_front(self, x)], dim=1)
-            return _mid_and_back(self, front)
+            timbral, temporal = layers.timbral_front(self, x), layers.temporal_front(self, x)
+            return layers.mid_and_back(self, torch.cat([timbral, *temporal], dim=1))
 
     return _FastMusicnn
 
@@ -314,7 +139,7 @@ def load_musicnn(name: str = "MTT_musicnn") -> torch.nn.Module:
     >>> {k: tuple(v.shape) for k, v in out.items()}
     {'tags': (2, 50), 'penultimate': (2, 200), 'mean_pool': (2, 753), 'max_pool': (2, 753)}
     """
-    net = _build_fast_module()(_fast_weights(musicnn_state_dict(name)))
+    net = _build_fast_module()(layers.fast_weights(musicnn_state_dict(name)))
     return net.eval()
 
 
@@ -381,10 +206,10 @@ def _patches(
         return [ref.reference_patches(w, input_length, input_overlap) for w in waveforms]
     n_frames, hop = ref.patch_geometry(input_length, input_overlap)
     blocks, _, window = _filters(ref.SR, ref.N_FFT, ref.N_MELS, 0.0, None, 0, "float64")
-    out = []
+    out, scratch = [], {}
     with torch.inference_mode():
         for w in waveforms:
-            squares = _squared_spectrum(w, ref.N_FFT, ref.HOP, window)
+            squares = _squared_spectrum(w, ref.N_FFT, ref.HOP, window, scratch)
             mel = _apply_mel(blocks, squares, ref.N_MELS).T.numpy().astype(np.float32)
             out.append(ref.cut_patches(ref.compress(mel), n_frames, hop))
     return out
@@ -454,8 +279,9 @@ class MusicnnEmbedder(AudioEmbedder):
     name = "musicnn"
     target_sr = MUSICNN_SR
     _default_clips_per_task = 16
-    # True: the layer-for-layer port and librosa's mel (the reference for tests and
-    # benchmarks); the numbers agree to float32 rounding.
+    # True: the layer-for-layer port, librosa's mel and the file loading of
+    # _loading_reference (the reference for tests and benchmarks); the numbers agree to
+    # float32 rounding.
     _reference = False
 
     def __init__(
