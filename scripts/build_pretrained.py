@@ -449,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write(out.with_suffix(".json"), json.dumps(model_card, indent=1) + "\n")
     report(model_card)
     print(f"wrote {out} and {out.with_suffix('.json').name}")
-    if (ROOT / "docs").is_dir() and args.name == "gm-instruments":  # docs/model_card.rst
+    # docs/model_card.rst describes the shipped model only: a build elsewhere leaves it.
+    shipped = out.parent.resolve() == (ROOT / "sk_hier" / "pretrained_models").resolve()
+    if shipped and (ROOT / "docs").is_dir() and args.name == "gm-instruments":
         __import__("model_card_rst").main(out.with_suffix(".json"))
     return 0
 
