@@ -17,6 +17,7 @@ reference outputs. ``--profile`` adds where the fast paths spend their time.
 
     python benchmarks/embed_speed.py                 # 20 clips, 1 and 2 threads
     python benchmarks/embed_speed.py --quick         # 6 clips, one repeat
+    python benchmarks/embed_speed.py --embedders logmel --n-clips 200   # a stable log-mel ratio
     python benchmarks/embed_speed.py --profile --audio-dir data/timgm6mb/audio
 """
 
@@ -104,14 +105,14 @@ def _measure(config: tuple, paths: list[str], commands, results) -> None:
     )
 
 
-def _run_all(paths: list[str], threads: list[int], repeat: int) -> dict:
+def _run_all(paths: list[str], threads: list[int], repeat: int, embedders=EMBEDDERS) -> dict:
     """Per thread count, one process per configuration, all started at once and timed in
     turns (one transform each per round): a change in the machine's load between the
     paths then touches both alike, and the fastest round of each is kept."""
     ctx = mp.get_context("spawn")
     rows = {}
     for n_threads in threads:
-        configs = [(n, i, n_threads) for n in EMBEDDERS for i in IMPLEMENTATIONS]
+        configs = [(n, i, n_threads) for n in embedders for i in IMPLEMENTATIONS]
         queues = {c: (ctx.Queue(), ctx.Queue()) for c in configs}
         procs = [ctx.Process(target=_measure, args=(c, paths, *queues[c])) for c in configs]
         for proc in procs:
@@ -145,8 +146,8 @@ def _print_table(rows: dict) -> None:
         )
 
 
-def _print_speedups(rows: dict, threads: list[int]) -> None:
-    for name in EMBEDDERS:
+def _print_speedups(rows: dict, threads: list[int], embedders=EMBEDDERS) -> None:
+    for name in embedders:
         for n_threads in threads:
             ref, fast = rows[name, "reference", n_threads], rows[name, "fast", n_threads]
             per_core = ref["cpu_s"] / fast["cpu_s"]
@@ -169,7 +170,7 @@ def _print_speedups(rows: dict, threads: list[int]) -> None:
             )
 
 
-def _profile(paths: list[str]) -> None:
+def _profile(paths: list[str], embedders=EMBEDDERS) -> None:
     """Where the fast paths spend their time: torch operators, then Python functions."""
     import cProfile
     import pstats
@@ -178,7 +179,7 @@ def _profile(paths: list[str]) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     torch.set_num_threads(1)
-    for name in EMBEDDERS:
+    for name in embedders:
         emb = _make(name, "fast")
         emb.transform(paths[:2])
         with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -199,11 +200,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", default="1,2", help="torch thread counts (default 1,2)")
     parser.add_argument("--repeat", type=int, default=3, help="transforms per configuration")
     parser.add_argument("--quick", action="store_true", help="6 clips, one repeat")
+    parser.add_argument(
+        "--embedders",
+        default=",".join(EMBEDDERS),
+        help="which to time (e.g. logmel with --n-clips 200: its 20 default clips take "
+        "only ~0.06 s, too short for a stable ratio)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile the fast paths")
     args = parser.parse_args(argv)
     if args.quick:
         args.n_clips, args.repeat = min(args.n_clips, 6), 1
     threads = [int(t) for t in args.threads.split(",")]
+    embedders = tuple(e for e in args.embedders.split(",") if e)
+    if not embedders or set(embedders) - set(EMBEDDERS):
+        parser.error(f"--embedders: choose among {', '.join(EMBEDDERS)}")
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.audio_dir is not None:
@@ -213,12 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             paths = _write_clips(Path(tmp), args.n_clips, args.duration)
         paths = [str(p) for p in paths]
-        rows = _run_all(paths, threads, args.repeat)
+        rows = _run_all(paths, threads, args.repeat, embedders)
         print(f"{len(paths)} clips, fastest of {args.repeat} transform(s), 1 process each")
         _print_table(rows)
-        _print_speedups(rows, threads)
+        _print_speedups(rows, threads, embedders)
         if args.profile:
-            _profile(paths)
+            _profile(paths, embedders)
     return 0
 
 
