@@ -156,3 +156,21 @@ def test_inner_cv_of_a_loso_cell_holds_out_one_training_group_per_fold():
         assert len(set(groups[test])) == 1 and not set(groups[test]) & set(groups[train])
     assert type(_inner_cv(0, np.array(["timgm"] * 3))).__name__ == "KFold"
     assert type(_inner_cv(0, None)).__name__ == "KFold"
+
+
+def test_bench_cli_grid_flags_set_the_search_on_either_base():
+    import argparse
+
+    from sk_hier.cli.bench import _config, add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+
+    def config(*argv):
+        return _config(parser.parse_args(["bench", *argv]))
+
+    assert config().grid is False  # the --quick base has no grid
+    assert config("--grid").grid is True
+    assert config("--full").grid is True and config("--full", "--no-grid").grid is False
+    with pytest.raises(SystemExit):
+        config("--grid", "--no-grid")

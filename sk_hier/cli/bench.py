@@ -57,7 +57,14 @@ def add_parser(sub) -> None:
     p.add_argument("--n-clips", type=int, default=None)
     p.add_argument("--n-test", type=int, default=None)
     p.add_argument("--n-jobs", type=int, default=None)
-    p.add_argument("--no-grid", action="store_true", help="default hyper-parameters only")
+    grid = p.add_mutually_exclusive_group()
+    grid.add_argument("--no-grid", action="store_true", help="default hyper-parameters only")
+    grid.add_argument(
+        "--grid",
+        action="store_true",
+        help="grid-search every model (the default of --full; without --full the run "
+        "starts from --quick's settings, which have no grid)",
+    )
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (or 'local')")
     p.set_defaults(func=run)
 
@@ -76,7 +83,7 @@ def _config(args: argparse.Namespace):
         "n_clips": args.n_clips,
         "n_test": args.n_test,
         "n_jobs": args.n_jobs,
-        "grid": False if args.no_grid else None,
+        "grid": False if args.no_grid else (True if args.grid else None),
     }
     config = replace(config, **{k: v for k, v in changes.items() if v is not None})
     unknown = set(config.models) - set(MODELS)
