@@ -123,40 +123,14 @@ def _import_tinysoundfont():
     return tinysoundfont, tsf_midi
 
 
-class Engine:
-    """One loaded soundfont at one sample rate; renders MIDI bytes to stereo float32."""
+class _SourceEngine:
+    """What every engine shares: MIDI parsing, the preset check, the audibility audit
+    (measured once per instrument) and the outline of ``render``. A subclass sets
+    ``path``, ``sample_rate``, ``_midi`` (tinysoundfont's MIDI module) and ``_audits``
+    (a dict), and implements ``has_preset``, ``_audit`` and ``_render_events``."""
 
-    def __init__(self, path: Path, sample_rate: int) -> None:
-        tsf, self._midi = _import_tinysoundfont()
-        self.path = path
-        self.sample_rate = sample_rate
-        self.synth = tsf.Synth(samplerate=sample_rate)
-        try:
-            sfid = self.synth.sfload(str(path))
-        except Exception as exc:  # tinysoundfont raises a bare Exception on bad files
-            raise ValueError(
-                f"Could not load the soundfont {path}: {exc}. The file may be corrupt; "
-                "use another .sf2 file, e.g. soundfont='timgm6mb'."
-            ) from exc
-        self.sfid = sfid
-        self.sf = self.synth.soundfonts[sfid]
-        self._presets: dict[tuple[int, int], bool] = {}
-        self._flush = memoryview(bytearray(int(0.2 * sample_rate) * 8))
-
-    def has_preset(self, program: int, is_drum: bool) -> bool:
-        """Whether the soundfont has this program (bank 0) or drum kit (bank 128)."""
-        key = (128 if is_drum else 0, program)
-        if key not in self._presets:
-            self._presets[key] = self.synth.sfpreset_name(self.sfid, *key) is not None
-        return self._presets[key]
-
-    def _reset(self) -> None:
-        # Quick-release every voice, let the releases finish, then set every channel to
-        # the GM power-on state, so nothing of the previous clip reaches this one.
-        self.sf.reset()
-        self.sf.render(self._flush, False)
-        for ch in range(16):
-            self.sf.channel_set_preset_number(ch, 0, ch == 9)
+    path: Path
+    sample_rate: int
 
     def events(self, data: bytes, where: str) -> list:
         """Time-ordered tinysoundfont events of MIDI bytes."""
@@ -166,7 +140,7 @@ class Engine:
             raise ValueError(f"{where} is not a readable MIDI file: {exc}") from exc
 
     def gaps(self, instruments) -> dict[str, str]:
-        """Instruments this soundfont cannot voice audibly: name -> what is wrong.
+        """Instruments this source cannot voice audibly: name -> what is wrong.
 
         A missing preset is a gap; so is one whose test note (each of a few velocities,
         0.4 s) stays below :data:`AUDIBLE_DB`: such an instrument would be silence
@@ -174,34 +148,12 @@ class Engine:
         """
         out = {}
         for inst in instruments:
-            key = ("gap", inst.is_drum, inst.program)
-            if key not in self._presets:
-                self._presets[key] = self._audit(inst.program, inst.is_drum)
-            if self._presets[key]:
-                out[inst.name] = self._presets[key]
+            key = (inst.is_drum, inst.program)
+            if key not in self._audits:
+                self._audits[key] = self._audit(inst.program, inst.is_drum)
+            if self._audits[key]:
+                out[inst.name] = self._audits[key]
         return out
-
-    def _audit(self, program: int, is_drum: bool) -> str:
-        if not self.has_preset(program, is_drum):
-            return f"no {'drum kit' if is_drum else 'program'} {program}"
-        n = round(_TEST_NOTE_SECONDS * self.sample_rate)
-        ch = 9 if is_drum else 0
-        keys = _DRUM_TEST_KEYS if is_drum else (_PITCH_TEST_KEY,)
-        quietest = np.inf
-        for velocity in _TEST_VELOCITIES:
-            self._reset()
-            self.sf.channel_set_preset_number(ch, program, is_drum)
-            for k in keys:
-                self.sf.channel_note_on(ch, k, velocity / 127.0)
-            buf = bytearray(n * 8)
-            self.sf.render(memoryview(buf), False)
-            y = np.frombuffer(buf, dtype=np.float32)
-            level = 10 * np.log10(float(np.mean(np.square(y, dtype=np.float64))) + 1e-20)
-            quietest = min(quietest, level)
-        self._reset()
-        if quietest < AUDIBLE_DB:
-            return f"inaudible: {quietest:.0f} dBFS at some velocity (need {AUDIBLE_DB:.0f})"
-        return ""
 
     def _check_presets(self, events: list, where: str, drop: frozenset) -> None:
         for ev in events:
@@ -237,6 +189,71 @@ class Engine:
             events = _with_mix(events, mix, self._midi)
         if duration is None:
             duration = (max((ev.t for ev in events), default=0.0)) + 1.0
+        return self._render_events(events, duration, where, drop)
+
+    def _render_events(self, events: list, duration: float, where: str, drop: frozenset):
+        raise NotImplementedError
+
+
+class Engine(_SourceEngine):
+    """One loaded soundfont at one sample rate; renders MIDI bytes to stereo float32."""
+
+    def __init__(self, path: Path, sample_rate: int) -> None:
+        tsf, self._midi = _import_tinysoundfont()
+        self.path = path
+        self.sample_rate = sample_rate
+        self.synth = tsf.Synth(samplerate=sample_rate)
+        try:
+            sfid = self.synth.sfload(str(path))
+        except Exception as exc:  # tinysoundfont raises a bare Exception on bad files
+            raise ValueError(
+                f"Could not load the soundfont {path}: {exc}. The file may be corrupt; "
+                "use another .sf2 file, e.g. soundfont='timgm6mb'."
+            ) from exc
+        self.sfid = sfid
+        self.sf = self.synth.soundfonts[sfid]
+        self._presets: dict[tuple[int, int], bool] = {}
+        self._audits: dict[tuple[bool, int], str] = {}
+        self._flush = memoryview(bytearray(int(0.2 * sample_rate) * 8))
+
+    def has_preset(self, program: int, is_drum: bool) -> bool:
+        """Whether the soundfont has this program (bank 0) or drum kit (bank 128)."""
+        key = (128 if is_drum else 0, program)
+        if key not in self._presets:
+            self._presets[key] = self.synth.sfpreset_name(self.sfid, *key) is not None
+        return self._presets[key]
+
+    def _reset(self) -> None:
+        # Quick-release every voice, let the releases finish, then set every channel to
+        # the GM power-on state, so nothing of the previous clip reaches this one.
+        self.sf.reset()
+        self.sf.render(self._flush, False)
+        for ch in range(16):
+            self.sf.channel_set_preset_number(ch, 0, ch == 9)
+
+    def _audit(self, program: int, is_drum: bool) -> str:
+        if not self.has_preset(program, is_drum):
+            return f"no {'drum kit' if is_drum else 'program'} {program}"
+        n = round(_TEST_NOTE_SECONDS * self.sample_rate)
+        ch = 9 if is_drum else 0
+        keys = _DRUM_TEST_KEYS if is_drum else (_PITCH_TEST_KEY,)
+        quietest = np.inf
+        for velocity in _TEST_VELOCITIES:
+            self._reset()
+            self.sf.channel_set_preset_number(ch, program, is_drum)
+            for k in keys:
+                self.sf.channel_note_on(ch, k, velocity / 127.0)
+            buf = bytearray(n * 8)
+            self.sf.render(memoryview(buf), False)
+            y = np.frombuffer(buf, dtype=np.float32)
+            level = 10 * np.log10(float(np.mean(np.square(y, dtype=np.float64))) + 1e-20)
+            quietest = min(quietest, level)
+        self._reset()
+        if quietest < AUDIBLE_DB:
+            return f"inaudible: {quietest:.0f} dBFS at some velocity (need {AUDIBLE_DB:.0f})"
+        return ""
+
+    def _render_events(self, events: list, duration: float, where: str, drop: frozenset):
         n = round(duration * self.sample_rate)
         buf = bytearray(n * 8)
         self._reset()

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._synth import _import_tinysoundfont, _SourceEngine
+
 __all__ = ["TimidityEngine", "timidity_presets"]
 
 # Ticks: 1000 per quarter note at 120 bpm (the default tempo), so 2000 per second.
@@ -92,12 +94,10 @@ def events_to_smf(events: list, midi, drop: frozenset, end_s: float) -> bytes:
     return header + b"MTrk" + struct.pack(">I", len(body)) + bytes(body)
 
 
-class TimidityEngine:
+class TimidityEngine(_SourceEngine):
     """One TiMidity++ configuration at one sample rate; MIDI bytes in, stereo out."""
 
     def __init__(self, cfg: Path, sample_rate: int) -> None:
-        from ._synth import _import_tinysoundfont
-
         self.binary = shutil.which("timidity")
         if self.binary is None:
             raise FileNotFoundError(
@@ -113,38 +113,7 @@ class TimidityEngine:
         """Whether the configuration maps this program (bank 0) or drum set."""
         return ((128, program) if is_drum else (0, program)) in self._presets
 
-    def events(self, data: bytes, where: str) -> list:
-        """Time-ordered parsed events of MIDI bytes."""
-        try:
-            return self._midi.load_memory(data, persistent=False)
-        except Exception as exc:
-            raise ValueError(f"{where} is not a readable MIDI file: {exc}") from exc
-
-    def render(
-        self,
-        data: bytes,
-        duration: float | None,
-        where: str,
-        *,
-        drop: frozenset = frozenset(),
-        mix: dict | None = None,
-    ) -> np.ndarray:
-        """Render MIDI bytes to an (n_samples, 2) float32 array (see ``Engine.render``)."""
-        from ._synth import _with_mix
-
-        events = self.events(data, where)
-        for ev in events:
-            if isinstance(ev.action, self._midi.ProgramChange):
-                drum, program = ev.channel == 9, ev.action.program
-                if (drum, program) not in drop and not self.has_preset(program, drum):
-                    raise ValueError(
-                        f"{where} uses {'drum kit' if drum else 'program'} {program}, which "
-                        f"{self.path.name} lacks; it would sound as another instrument."
-                    )
-        if mix:
-            events = _with_mix(events, mix, self._midi)
-        if duration is None:
-            duration = max((ev.t for ev in events), default=0.0) + 1.0
+    def _render_events(self, events: list, duration: float, where: str, drop: frozenset):
         smf = events_to_smf(events, self._midi, drop, duration)
         return self._play(smf, round(duration * self.sample_rate), where)
 
@@ -162,17 +131,6 @@ class TimidityEngine:
             y = _read_wav16(wav.read_bytes())
         out = np.zeros((n, 2), dtype=np.float32)
         out[: min(n, len(y))] = y[:n]
-        return out
-
-    def gaps(self, instruments) -> dict[str, str]:
-        """Instruments this set cannot voice audibly: name -> what is wrong."""
-        out = {}
-        for inst in instruments:
-            key = (inst.is_drum, inst.program)
-            if key not in self._audits:
-                self._audits[key] = self._audit(inst.program, inst.is_drum)
-            if self._audits[key]:
-                out[inst.name] = self._audits[key]
         return out
 
     def _audit(self, program: int, is_drum: bool) -> str:
