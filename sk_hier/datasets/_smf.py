@@ -26,13 +26,14 @@ def _vlq(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-def _track(events: list[tuple]) -> bytes:
-    """``events``: (tick, order, raw bytes); sorted, delta-encoded, with end of track."""
+def _track(events: list[tuple], end: int = 0) -> bytes:
+    """``events``: (tick, order, raw bytes); sorted, delta-encoded, with end of track
+    at the last event or at tick ``end``, whichever is later."""
     body, last = bytearray(), 0
     for tick, _, raw in sorted(events, key=lambda e: (e[0], e[1])):
         body += _vlq(tick - last) + raw
         last = tick
-    body += b"\x00\xff\x2f\x00"
+    body += _vlq(max(end - last, 0)) + b"\xff\x2f\x00"
     return b"MTrk" + struct.pack(">I", len(body)) + bytes(body)
 
 

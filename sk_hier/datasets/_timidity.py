@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._smf import _track
 from ._synth import _import_tinysoundfont, _SourceEngine
 
 __all__ = ["TimidityEngine", "timidity_presets"]
@@ -47,13 +48,9 @@ def timidity_presets(cfg: Path) -> set[tuple[int, int]]:
     return presets
 
 
-def _vlq(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
+def _format0(track: bytes) -> bytes:
+    """A one-track (format 0) MIDI file at this module's tick rate."""
+    return b"MThd" + struct.pack(">IHHH", 6, 0, 1, _DIVISION) + track
 
 
 def _raw(action, channel: int, midi) -> bytes | None:
@@ -75,23 +72,17 @@ def _raw(action, channel: int, midi) -> bytes | None:
 def events_to_smf(events: list, midi, drop: frozenset, end_s: float) -> bytes:
     """A format-0 MIDI file of time-ordered events, without the notes of ``drop``."""
     program = dict.fromkeys(range(16), 0)
-    body, last = bytearray(), 0
-    for ev in events:
+    rows = []  # (tick, order, message): the order keeps the events' own order at a tick
+    for order, ev in enumerate(events):
         act, ch = ev.action, ev.channel
         if isinstance(act, midi.ProgramChange):
             program[ch] = act.program
         elif isinstance(act, midi.NoteOn) and (ch == 9, program[ch]) in drop:
             continue
         msg = _raw(act, ch, midi)
-        if msg is None:
-            continue
-        tick = max(last, round(ev.t * _TICKS_PER_SECOND))
-        body += _vlq(tick - last) + msg
-        last = tick
-    end = max(last, round(end_s * _TICKS_PER_SECOND))
-    body += _vlq(end - last) + b"\xff\x2f\x00"
-    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, _DIVISION)
-    return header + b"MTrk" + struct.pack(">I", len(body)) + bytes(body)
+        if msg is not None:
+            rows.append((round(ev.t * _TICKS_PER_SECOND), order, msg))
+    return _format0(_track(rows, end=round(end_s * _TICKS_PER_SECOND)))
 
 
 class TimidityEngine(_SourceEngine):
@@ -145,19 +136,16 @@ class TimidityEngine(_SourceEngine):
         if not self.has_preset(program, is_drum):
             return f"no {'drum kit' if is_drum else 'program'} {program}"
         ch, keys = (9, _DRUM_TEST_KEYS) if is_drum else (0, (_PITCH_TEST_KEY,))
-        # One file: each velocity's test note 1 s after the previous one.
-        body = bytearray(_vlq(0) + bytes((0xC0 | ch, program)))
-        for velocity in _TEST_VELOCITIES:
-            for k in keys:
-                body += _vlq(0) + bytes((0x90 | ch, k, velocity))
-            body += _vlq(round(_TEST_NOTE_SECONDS * _TICKS_PER_SECOND))
-            body += bytes((0x80 | ch, keys[0], 0))
-            for k in keys[1:]:
-                body += _vlq(0) + bytes((0x80 | ch, k, 0))
-            body += _vlq(round((1 - _TEST_NOTE_SECONDS) * _TICKS_PER_SECOND)) + b"\xb0\x7b\x00"
-        body += _vlq(0) + b"\xff\x2f\x00"
-        smf = b"MThd" + struct.pack(">IHHH", 6, 0, 1, _DIVISION)
-        smf += b"MTrk" + struct.pack(">I", len(body)) + bytes(body)
+        # One file: each velocity's test note 1 s after the previous one, every channel's
+        # notes ended (CC 123) before the next.
+        rows = [(0, 0, bytes((0xC0 | ch, program)))]
+        off = round(_TEST_NOTE_SECONDS * _TICKS_PER_SECOND)
+        for i, velocity in enumerate(_TEST_VELOCITIES):
+            start = i * _TICKS_PER_SECOND
+            rows += [(start, 1, bytes((0x90 | ch, k, velocity))) for k in keys]
+            rows += [(start + off, 2, bytes((0x80 | ch, k, 0))) for k in keys]
+            rows.append((start + _TICKS_PER_SECOND, 0, b"\xb0\x7b\x00"))
+        smf = _format0(_track(rows))
         n_note = round(_TEST_NOTE_SECONDS * self.sample_rate)
         y = self._play(smf, len(_TEST_VELOCITIES) * self.sample_rate, "the audibility test")
         levels = []
