@@ -111,7 +111,6 @@ def _source_rows(data_dir: Path, source: str, embedder: str) -> tuple:
     emb = load_embeddings(data_dir / f"{embedder}__{source}.npz")
     position = {c: i for i, c in enumerate(clip_ids.tolist())}
     rows = np.array([position[c] for c in emb.clip_ids.tolist()])  # silent clips: absent
-    midi = {}
     with open(data_dir / source / "sources.csv", newline="") as f:
         midi = {r["clip_id"]: r["midi_id"] for r in csv.DictReader(f)}
     return emb.X, Y[rows].astype(float), np.array([midi[c] for c in emb.clip_ids]), tree

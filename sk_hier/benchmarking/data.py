@@ -60,6 +60,10 @@ class BenchData:
     Y: dict = field(default_factory=dict)  # folder -> {clip index: label row}
     X: dict = field(default_factory=dict)  # (embedder, folder) -> {index: row}
 
+    def kept(self, emb: str, rows: list) -> list:
+        """The ``(folder, index)`` rows that have an embedding (see :meth:`rows`)."""
+        return [(f, i) for f, i in rows if i in self.X[(emb, f)]]
+
     def rows(self, emb: str, rows: list) -> tuple[np.ndarray, np.ndarray]:
         """``(X, Y)`` of ``(folder, index)`` rows.
 
@@ -67,7 +71,7 @@ class BenchData:
         source: silent, every label unknown) has no embedding and is left out; it
         would add nothing to a loss or a metric.
         """
-        rows = [(f, i) for f, i in rows if i in self.X[(emb, f)]]
+        rows = self.kept(emb, rows)
         X = np.stack([self.X[(emb, f)][i] for f, i in rows])
         Y = np.stack([self.Y[f][i] for f, i in rows]).astype(np.float32)
         return X, Y

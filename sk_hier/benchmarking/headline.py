@@ -86,15 +86,25 @@ def _pick_in_domain(wide, emb: str, base: str, models) -> tuple[str, str]:
     return held.groupby("model")["score"].mean().idxmax(), "best on held-out: not a fair pick"
 
 
-def _loso_means(wide, recommended: dict) -> list[str]:
-    """The LOSO mean over held-out sample-bank groups, per regime and embedder."""
-    from ..datasets.soundfonts import LINEAGE_GROUPS, SOUNDFONTS
+def _held_out(wide) -> tuple[Any, set]:
+    """The held-out rows with their base regime and held-out group, and the FM groups
+    (reported apart from the sample banks)."""
+    from ..datasets.soundfonts import SOUNDFONTS
 
     fm = {s.group for s in SOUNDFONTS.values() if not s.headline}
     held = wide[wide["split"] == "held_out"].copy()
+    if not held.empty:
+        held[["base", "group"]] = [list(regime_of(r)) for r in held["regime"]]
+    return held, fm
+
+
+def _loso_means(wide, recommended: dict) -> list[str]:
+    """The LOSO mean over held-out sample-bank groups, per regime and embedder."""
+    from ..datasets.soundfonts import LINEAGE_GROUPS
+
+    held, fm = _held_out(wide)
     if held.empty:
         return []
-    held[["base", "group"]] = [list(regime_of(r)) for r in held["regime"]]
     lines = []
     for (emb, base), g in held.groupby(["embedder", "base"], sort=False):
         banks = g[~g["group"].isin(fm)]
@@ -148,14 +158,11 @@ _ABLATION_MODELS = ("flat", "per_level", "top_down", "gmp_gated", "logreg_per_le
 def _ablation(wide) -> list[str]:
     """With two or more LOSO regimes: the held-out mean over sample-bank groups per
     regime (augmentation x training groups), a few models side by side."""
-    from ..datasets.soundfonts import SOUNDFONTS
     from .regimes import REGIMES
 
-    fm = {s.group for s in SOUNDFONTS.values() if not s.headline}
-    held = wide[wide["split"] == "held_out"].copy()
+    held, fm = _held_out(wide)
     if held.empty:
         return []
-    held[["base", "group"]] = [list(regime_of(r)) for r in held["regime"]]
     held = held[~held["group"].isin(fm)]
     lines = []
     for emb, g in held.groupby("embedder", sort=False):

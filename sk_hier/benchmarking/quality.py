@@ -197,11 +197,10 @@ def _select(name, pipeline, grid, X, Y, seed, config, cache: Path, groups=None) 
 
 
 def _groups_of(data, emb: str, rows: list) -> np.ndarray:
-    """The lineage group of each row that ``data.rows`` keeps (same filter, same order)."""
+    """The lineage group of each row that ``data.rows`` keeps, in its order."""
     from ..datasets.soundfonts import SOUNDFONTS
 
-    kept = [f for f, i in rows if i in data.X[(emb, f)]]
-    return np.array([SOUNDFONTS[f.partition("__")[0]].group for f in kept])
+    return np.array([SOUNDFONTS[f.partition("__")[0]].group for f, _ in data.kept(emb, rows)])
 
 
 def _traits(name: str) -> tuple[bool, bool]:
