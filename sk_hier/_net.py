@@ -130,9 +130,19 @@ class BatchIterator:
 class TaggerNet(NeuralNet):
     """``NeuralNet`` that builds ``ArrayDataset``/``BatchIterator`` and skips DataLoader."""
 
-    def __init__(self, *args, seed: int = 0, **kwargs) -> None:
+    def __init__(self, *args, seed: int = 0, penalty: float = 0.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.seed = seed
+        self.penalty = penalty
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if training and self.penalty > 0:
+            # L-BFGS has no weight decay: an L2 term on the weight matrices, not on
+            # biases, gates or norms (as LogisticRegression's C and MLPClassifier's alpha).
+            squares = sum(p.pow(2).sum() for p in self.module_.parameters() if p.ndim > 1)
+            loss = loss + 0.5 * self.penalty * squares
+        return loss
 
     @property
     def _default_callbacks(self):
@@ -222,8 +232,7 @@ def _module_and_criterion(tagger, y_arr: np.ndarray) -> tuple[dict, TreeSpec | N
 def _train_split(tagger, n: int, val, seed: int):
     """skorch's ``train_split``: the given validation set, a seeded hold-out, or none."""
     if val is not None:
-        valid = ArrayDataset(*val)
-        return lambda ds, y=None: (ds, valid)
+        return _given_split(val)
     if not tagger.early_stopping:
         return None
     n_val = round(tagger.validation_fraction * n)
@@ -236,24 +245,21 @@ def _train_split(tagger, n: int, val, seed: int):
 
 def build_net(tagger, X, y_arr: np.ndarray, val, seed: int) -> tuple[TaggerNet, TreeSpec | None]:
     """The unfitted skorch net for ``tagger``'s parameters, and the tree spec it uses."""
-    from skorch.callbacks import EarlyStopping, ProgressBar
+    from skorch.callbacks import ProgressBar
 
     modules, spec = _module_and_criterion(tagger, y_arr)
-    train_split = _train_split(tagger, len(X), val, seed)
+    lbfgs = tagger.solver == "lbfgs"
+    # L-BFGS trains on every sample; a given validation set is only scored.
+    train_split = _given_split(val) if lbfgs else _train_split(tagger, len(X), val, seed)
     callbacks = []
     if tagger.early_stopping:
-        monitor = "valid_loss" if train_split is not None else "train_loss"
-        stop = EarlyStopping(monitor=monitor, patience=tagger.patience, load_best=True)
-        callbacks.append(("early_stopping", stop))
+        callbacks.append(("early_stopping", _stopping(tagger, train_split)))
     if tagger.verbose >= 2:
         callbacks.append(("progress", ProgressBar()))
     net = TaggerNet(
         **modules,
+        **_optimizer(tagger),
         module__n_features=X.shape[1],
-        optimizer=torch.optim.Adam,
-        optimizer__weight_decay=tagger.weight_decay,
-        lr=tagger.lr,
-        batch_size=int(tagger.batch_size),
         max_epochs=int(tagger.max_epochs),
         train_split=train_split,
         callbacks=callbacks,
@@ -262,3 +268,48 @@ def build_net(tagger, X, y_arr: np.ndarray, val, seed: int) -> tuple[TaggerNet, 
         seed=seed,
     )
     return net, spec
+
+
+#: Relative loss gain per L-BFGS step below which the fit has converged (skorch's
+#: default threshold; scikit-learn's MLP uses the same 1e-4 as its ``tol``).
+LBFGS_TOL = 1e-4
+
+
+def _given_split(val):
+    if val is None:
+        return None
+    valid = ArrayDataset(*val)
+    return lambda ds, y=None: (ds, valid)
+
+
+def _optimizer(tagger) -> dict:
+    """skorch's optimiser arguments for ``tagger.solver``."""
+    if tagger.solver == "lbfgs":
+        # Full batch, one epoch = one step of up to 20 iterations; the line search
+        # picks the step length, so lr=1 is only its first trial.
+        return dict(
+            optimizer=torch.optim.LBFGS,
+            optimizer__line_search_fn="strong_wolfe",
+            lr=1.0,
+            batch_size=-1,
+            penalty=float(tagger.weight_decay),
+        )
+    return dict(
+        optimizer=torch.optim.Adam,
+        optimizer__weight_decay=tagger.weight_decay,
+        lr=tagger.lr,
+        batch_size=int(tagger.batch_size),
+    )
+
+
+def _stopping(tagger, train_split):
+    """Early stopping: on the validation loss (Adam), or once L-BFGS has converged."""
+    from skorch.callbacks import EarlyStopping
+
+    if tagger.solver == "lbfgs":
+        # Two steps (40 iterations) without a relative gain of LBFGS_TOL end the fit.
+        return EarlyStopping(
+            monitor="train_loss", patience=2, threshold=LBFGS_TOL, load_best=False
+        )
+    monitor = "valid_loss" if train_split is not None else "train_loss"
+    return EarlyStopping(monitor=monitor, patience=tagger.patience, load_best=True)

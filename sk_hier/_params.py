@@ -188,6 +188,30 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     return w
 
 
+def check_solver(tagger: Any) -> None:
+    """Refuse ``solver="lbfgs"`` with a random loss (dropout, input noise).
+
+    A line search compares losses of one function: random masks or noise change it
+    between evaluations, and L-BFGS would stall or diverge.
+    """
+    if tagger.solver != "lbfgs":
+        return
+    dims = tagger.hidden_dims
+    hidden = isinstance(dims, numbers.Integral) or len(dims) > 0
+    stochastic = {
+        "dropout": tagger.dropout if hidden else 0,
+        "input_dropout": tagger.input_dropout,
+        "input_noise": tagger.input_noise,
+    }
+    on = [f"{k}={v}" for k, v in stochastic.items() if v]
+    if on:
+        raise ValueError(
+            f"solver='lbfgs' needs a deterministic loss, but {', '.join(on)} "
+            "randomises it; set them to 0 (hidden_dims=() has no hidden dropout), "
+            "or use solver='adam'."
+        )
+
+
 def check_device(device: Any) -> None:
     """Raise a clear error if ``device`` is not a torch device this machine has.
 

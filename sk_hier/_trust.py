@@ -135,7 +135,7 @@ def _network_parts() -> list[tuple[str, list]]:
     return [
         (OBJECT, [EarlyStopping, EpochTimer, PassthroughScoring, PrintLog, ProgressBar]),
         (LIST, [History]),  # skorch's History is a list subclass
-        (TYPE, [torch.optim.Adam, *loaders]),
+        (TYPE, [torch.optim.Adam, torch.optim.LBFGS, *loaders]),
         (FUNCTION, [*sinks, optimizer_setter]),
         # skorch wraps optimizer_setter in a partial; the function inside is a node
         # of its own and is audited as one.

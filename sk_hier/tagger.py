@@ -18,6 +18,7 @@ from ._params import (
     Predicate,
     check_device,
     check_sample_weight,
+    check_solver,
     validate_params,
 )
 from ._rows import check_lazy_X, reads_lazily
@@ -120,15 +121,30 @@ class HierarchicalTagger(
         inside one estimator.
     pos_weight : None or "balanced", default=None
         ``"balanced"`` weighs each label's positives by its negative/positive ratio.
+    solver : {"adam", "lbfgs"}, default="adam"
+        The optimiser. ``"adam"``: mini-batches, early stopping on a validation
+        hold-out. ``"lbfgs"``: full-batch L-BFGS (strong Wolfe line search) run to
+        convergence on every training sample; on a few hundred or thousand clips,
+        and above all with ``hidden_dims=()``, it reaches the regularised optimum
+        that Adam only approaches (as scikit-learn's ``MLPClassifier`` advises for
+        small data). It needs a deterministic loss: no ``dropout`` in hidden
+        layers, no ``input_dropout``, no ``input_noise``. ``lr``, ``batch_size``,
+        ``patience`` and ``validation_fraction`` do not apply to it.
     lr : float, default=1e-3
         Adam learning rate.
     weight_decay : float, default=1e-4
-        Adam weight decay (L2).
+        L2 regularisation. Adam's weight decay (on every parameter); with
+        ``solver="lbfgs"``, the term ``weight_decay / 2 * ||W||^2`` over the weight
+        matrices (not biases) added to the loss, as scikit-learn's ``alpha``. The
+        flat linear tagger is then one L2 logistic regression per leaf with
+        ``C = 1 / (weight_decay * n_samples * n_leaves)``.
     batch_size : int, default=128
     max_epochs : int, default=100
+        Epochs; with ``solver="lbfgs"``, L-BFGS steps of up to 20 iterations each.
     early_stopping : bool, default=True
         Stop when the validation loss has not improved for ``patience`` epochs and
-        restore the best weights.
+        restore the best weights. With ``solver="lbfgs"``: stop once the training
+        objective has converged (no hold-out; ``X_val``/``Y_val`` are only scored).
     patience : int, default=10
     validation_fraction : float, default=0.1
         Share of the training samples held out for early stopping (ignored when
@@ -199,6 +215,7 @@ class HierarchicalTagger(
         linear_skip=False,
         n_ensemble=1,
         pos_weight=None,
+        solver="adam",
         lr=1e-3,
         weight_decay=1e-4,
         batch_size=128,
@@ -229,6 +246,7 @@ class HierarchicalTagger(
         self.linear_skip = linear_skip
         self.n_ensemble = n_ensemble
         self.pos_weight = pos_weight
+        self.solver = solver
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -265,6 +283,7 @@ class HierarchicalTagger(
         "linear_skip": [_BOOL],
         "n_ensemble": [Interval(_INT, 1, None)],
         "pos_weight": [Options(None, "balanced")],
+        "solver": [Options("adam", "lbfgs")],
         "lr": [Interval(_REAL, 0, None, closed="neither")],
         "weight_decay": [Interval(_REAL, 0, None)],
         "batch_size": [Interval(_INT, 1, None)],
@@ -325,6 +344,7 @@ class HierarchicalTagger(
         """
         validate_params(self, self._parameter_constraints)
         check_device(self.device)
+        check_solver(self)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
@@ -376,7 +396,7 @@ class HierarchicalTagger(
         if self.normalization != "batch":
             return
         n_train = n_samples
-        if val is None and self.early_stopping:
+        if val is None and self.early_stopping and self.solver == "adam":
             n_train -= round(self.validation_fraction * n_samples)
         if n_train < 2:
             raise ValueError(
