@@ -139,6 +139,19 @@ def test_a_run_resumes_only_under_the_settings_of_its_cells(tmp_path):
         check_resumable(tmp_path, more)
 
 
+def test_a_grid_run_resumes_only_under_the_same_grids(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from sk_hier.benchmarking import quality
+
+    gridded = replace(QUICK, grid=True)
+    quality.check_resumable(tmp_path, gridded)
+    quality.check_resumable(tmp_path, gridded)
+    monkeypatch.setattr(quality, "LINEAR_GRID", {"hidden_dims": [()], "weight_decay": [1e-4]})
+    with pytest.raises(ValueError, match=r"other settings \(grids"):
+        quality.check_resumable(tmp_path, gridded)
+
+
 def test_inner_cv_of_a_loso_cell_holds_out_one_training_group_per_fold():
     from sk_hier.benchmarking.data import BenchData
     from sk_hier.benchmarking.quality import _groups_of, _inner_cv

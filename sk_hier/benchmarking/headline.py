@@ -193,11 +193,16 @@ def _ablation(wide) -> list[str]:
     return lines
 
 
-def headline(df, out_dir: str | Path, recommended: dict | None = None) -> str:
+def headline(
+    df, out_dir: str | Path, recommended: dict | None = None, taggers: dict | None = None
+) -> str:
     """The printed summary: the answer per regime and split, then where results are.
 
-    ``recommended`` maps ``(embedder, regime)`` to ``(model, how it was chosen)``.
+    ``recommended`` maps ``(embedder, regime)`` to ``(model, how it was chosen)``;
+    ``taggers`` the same, among the sk_hier taggers only (for the linear-probe table).
     """
+    from .linear_probe import probe_lines
+
     if df.empty:
         return f"No finished cells in {out_dir}."
     wide = _wide(df)
@@ -213,6 +218,7 @@ def headline(df, out_dir: str | Path, recommended: dict | None = None) -> str:
     lines += _loso_means(wide, recommended or {})
     lines += _in_domain_cost(wide)
     lines += _ablation(wide)
+    lines += probe_lines(wide, taggers or {})
     lines += [
         "",
         f"Results written to {Path(out_dir).resolve()}/ (summary.md, quality.csv, "

@@ -65,11 +65,12 @@ def _other_figures(df, baseline: str = "flat") -> str:
     return "\n".join(lines)
 
 
-def recommended_models(cells: list) -> dict:
+def recommended_models(cells: list, among: Any = None) -> dict:
     """``(embedder, regime) -> (model, how)``: the best mean inner-CV score per regime.
 
     The inner cross-validation ran on each cell's training clips only, so for LOSO the
-    choice never saw the held-out group.
+    choice never saw the held-out group. ``among``: the models to choose from
+    (default every model).
     """
     from collections import defaultdict
 
@@ -81,6 +82,8 @@ def recommended_models(cells: list) -> dict:
         if score is None:
             continue
         r = c["rows"][0]
+        if among is not None and r["model"] not in among:
+            continue
         scores[(r["embedder"], regime_of(r["regime"])[0], r["model"])].append(score)
     best: dict = {}
     for (emb, regime, model), vals in scores.items():
@@ -131,7 +134,10 @@ def write_report(
         ].mean()
         table.unstack("model").round(3).to_csv(out_dir / "per_instrument_ap.csv")
     (out_dir / "provenance.json").write_text(json.dumps(provenance(command), indent=2))
-    answer = headline(df, out_dir, recommended_models(cells))
+    from .compare import TAGGER_VARIANTS
+
+    picks = recommended_models(cells), recommended_models(cells, among=TAGGER_VARIANTS)
+    answer = headline(df, out_dir, *picks)
     text = [
         "# Quality benchmark",
         "",
