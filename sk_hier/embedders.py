@@ -19,7 +19,7 @@ __all__ = ["EMBEDDERS", "EmbedderEntry", "embedder_names", "register_embedder"]
 
 @dataclass(frozen=True)
 class EmbedderEntry:
-    """One embedder: its name, class path, a line for ``--help`` and its model variants.
+    """One embedder: its name, class path, a line for ``--help``, model variants, preset.
 
     Parameters
     ----------
@@ -30,7 +30,11 @@ class EmbedderEntry:
     summary : str
         One line for docs and ``--help``.
     models : tuple of str, default=()
-        Values its ``model`` parameter takes (pretrained weights), first the default.
+        Values its ``model`` parameter takes (pretrained weights), first the default;
+        what ``sk-hier embed --model`` offers. Empty for a preset that fixes its model.
+    params : dict, default={}
+        Constructor parameters of the preset: :meth:`make` passes them under the
+        caller's (the caller's win). Empty for the class's own defaults.
 
     Examples
     --------
@@ -39,12 +43,15 @@ class EmbedderEntry:
     ('MTT_musicnn', 'MSD_musicnn')
     >>> EMBEDDERS["logmel"].load().__name__
     'LogMelEmbedder'
+    >>> EMBEDDERS["musicnn_pair"].params["model"]
+    ('MTT_musicnn', 'MSD_musicnn')
     """
 
     name: str
     cls: str
     summary: str
     models: tuple[str, ...] = field(default_factory=tuple)
+    params: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> type:
         """Import and return the embedder class."""
@@ -52,8 +59,8 @@ class EmbedderEntry:
         return getattr(importlib.import_module(module), attr)
 
     def make(self, **params: Any) -> Any:
-        """An instance with ``params`` (its constructor's parameters)."""
-        return self.load()(**params)
+        """An instance with ``params`` (constructor parameters) over the preset's."""
+        return self.load()(**{**self.params, **params})
 
 
 #: Embedder name -> entry, in the order of docs and ``--help``.
@@ -108,6 +115,16 @@ for _entry in (
         "sk_hier.embeddings.musicnn:MusicnnEmbedder",
         "the pretrained musicnn network (MagnaTagATune or Million Song), in PyTorch",
         models=("MTT_musicnn", "MSD_musicnn"),
+    ),
+    EmbedderEntry(
+        "musicnn_pair",
+        "sk_hier.embeddings.musicnn:MusicnnEmbedder",
+        "both musicnn networks (MagnaTagATune + Million Song), every layer: 3,512-d; "
+        "travels best to unheard timbres",
+        params={
+            "model": ("MTT_musicnn", "MSD_musicnn"),
+            "features": ("penultimate", "mean_pool", "max_pool", "tags"),
+        },
     ),
     EmbedderEntry(
         "openl3",

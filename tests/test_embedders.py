@@ -56,7 +56,7 @@ def test_registered_embedder_is_made_and_offered(toy):
 
 
 def test_names_and_errors():
-    assert list(EMBEDDERS)[:3] == ["logmel", "musicnn", "openl3"]
+    assert list(EMBEDDERS)[:4] == ["logmel", "musicnn", "musicnn_pair", "openl3"]
     assert EMBEDDERS["musicnn"].models[0] == "MTT_musicnn"
     with pytest.raises(ValueError, match="Unknown embedder 'vggish'; choose one of"):
         make_embedder("vggish")

@@ -15,6 +15,7 @@ def add_parser(sub) -> None:
     # Registries of plain-Python modules: listing the choices loads no numpy or torch.
     from ..benchmarking.regimes import REGIMES
     from ..datasets.soundfonts import LINEAGE_GROUPS, soundfont_names
+    from ..embedders import embedder_names
 
     p = sub.add_parser(
         "bench",
@@ -42,7 +43,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--models", nargs="+", default=None)
-    p.add_argument("--embedders", nargs="+", default=None, choices=["musicnn", "logmel"])
+    p.add_argument("--embedders", nargs="+", default=None, choices=embedder_names())
     p.add_argument("--regimes", nargs="+", default=None, choices=tuple(REGIMES))
     p.add_argument(
         "--sources", nargs="+", default=None, choices=soundfont_names(), help="timbre sources"

@@ -32,6 +32,7 @@ EPILOG = """examples:
   sk-hier embed 'songs/**/*.flac' --out songs.npz
   sk-hier embed my_clips.csv --embedder musicnn --model MSD_musicnn --on-error skip \\
       --out my_clips.npz
+  sk-hier embed data/timgm6mb --embedder musicnn_pair --out data/timgm6mb_pair.npz
   sk-hier embed data/timgm6mb --scheduler tcp://10.0.0.5:8786 --n-jobs -1 --out X.npz
   sk-hier embed data/timgm6mb --scheduler local --n-jobs 2 --out X.npz
 """
@@ -137,7 +138,13 @@ def _check_outputs(args: argparse.Namespace, inputs: list) -> None:
 
 def _embedder_params(args: argparse.Namespace) -> dict:
     if args.model is not None and args.embedder != "musicnn":
-        raise CLIError("--model applies to --embedder musicnn only.")
+        from ..embedders import EMBEDDERS
+
+        fixed = EMBEDDERS[args.embedder].params.get("model")
+        if isinstance(fixed, str):
+            fixed = (fixed,)
+        why = f" ({args.embedder} runs {' and '.join(fixed)})" if fixed else ""
+        raise CLIError(f"--model applies to --embedder musicnn only{why}.")
     if args.n_jobs is not None and args.n_jobs == 0:
         raise CLIError("--n-jobs must be a positive number of workers, or -1 for all cores.")
     params = {

@@ -77,8 +77,8 @@ def make_embedder(name: str, **params: Any) -> AudioEmbedder:
     Parameters
     ----------
     name : str
-        A registered name: ``"logmel"``, ``"musicnn"``, ``"openl3"`` or one added
-        with :func:`sk_hier.embedders.register_embedder`.
+        A registered name: ``"logmel"``, ``"musicnn"``, ``"musicnn_pair"``,
+        ``"openl3"`` or one added with :func:`sk_hier.embedders.register_embedder`.
     **params
         Constructor parameters of that embedder.
 

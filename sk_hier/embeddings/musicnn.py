@@ -227,9 +227,12 @@ class MusicnnEmbedder(AudioEmbedder):
 
     Parameters
     ----------
-    model : {"MTT_musicnn", "MSD_musicnn"}, default="MTT_musicnn"
+    model : {"MTT_musicnn", "MSD_musicnn"} or tuple of them, default="MTT_musicnn"
         Pretrained weights (MagnaTagATune or Million Song Dataset), read from the
-        ``musicnn`` package (``pip install --no-deps musicnn==0.1.0``).
+        ``musicnn`` package (``pip install --no-deps musicnn==0.1.0``). A tuple of
+        distinct names runs each network on the same patches and concatenates their
+        per-patch features, in the order given, before pooling (the registered
+        ``"musicnn_pair"`` preset); each network adds its own embedding time.
     features : tuple of str, default=("penultimate", "mean_pool")
         Per-patch outputs to concatenate, from ``"penultimate"`` (200),
         ``"mean_pool"`` (753), ``"max_pool"`` (753) and ``"tags"`` (50).
@@ -259,7 +262,8 @@ class MusicnnEmbedder(AudioEmbedder):
     Attributes
     ----------
     n_features_out_ : int
-        Set by ``fit``: ``len(pooling) * sum(feature sizes)``.
+        Set by ``fit``: ``len(pooling) * n_models * sum(feature sizes)``. With several
+        models, feature names start with the model, e.g. ``"MSD_musicnn.tags0_mean"``.
     kept_indices_, skipped_
         Set by ``transform``; see :class:`AudioEmbedder`.
 
@@ -274,6 +278,18 @@ class MusicnnEmbedder(AudioEmbedder):
     >>> y = 0.3 * np.sin(2 * np.pi * 440 * np.arange(16000 * 3) / 16000)
     >>> MusicnnEmbedder(sample_rate=16000).fit_transform([y]).shape
     (1, 953)
+
+    Both networks, every layer:
+
+    >>> pair = MusicnnEmbedder(
+    ...     model=("MTT_musicnn", "MSD_musicnn"),
+    ...     features=("penultimate", "mean_pool", "max_pool", "tags"),
+    ...     sample_rate=16000,
+    ... )
+    >>> pair.fit_transform([y]).shape
+    (1, 3512)
+    >>> str(pair.get_feature_names_out()[-1])
+    'MSD_musicnn.tags49_mean'
     """
 
     name = "musicnn"
@@ -286,7 +302,7 @@ class MusicnnEmbedder(AudioEmbedder):
 
     def __init__(
         self,
-        model: str = "MTT_musicnn",
+        model: str | Sequence[str] = "MTT_musicnn",
         features: Sequence[str] = ("penultimate", "mean_pool"),
         pooling: Sequence[str] = ("mean",),
         input_length: float = 3.0,
@@ -321,8 +337,28 @@ class MusicnnEmbedder(AudioEmbedder):
             )
         return feats
 
+    def _models(self) -> tuple[str, ...]:
+        """The model names, one or several (``model`` is kept as given, per sklearn)."""
+        if isinstance(self.model, str):
+            _check_model(self.model)
+            return (self.model,)
+        try:
+            models = tuple(self.model)
+        except TypeError:
+            models = None
+        if (
+            not models
+            or not all(isinstance(m, str) and m in MUSICNN_MODELS for m in models)
+            or len(set(models)) != len(models)
+        ):
+            raise ValueError(
+                f"model must be one of {MUSICNN_MODELS} or a tuple of distinct names "
+                f"from them, got {self.model!r}."
+            )
+        return models
+
     def _check_params(self) -> None:
-        _check_model(self.model)
+        self._models()
         self._features()
         if not (isinstance(self.input_length, int | float) and self.input_length > 0):
             raise ValueError(f"input_length must be > 0 seconds, got {self.input_length!r}.")
@@ -332,15 +368,23 @@ class MusicnnEmbedder(AudioEmbedder):
             raise ValueError(
                 f"input_overlap must be None or >= 0 seconds, got {self.input_overlap!r}."
             )
-        if packaged_weights_path(self.model) is None:
-            checkpoint_prefix(self.model)  # the ImportError with the install line, early
+        for model in self._models():
+            if packaged_weights_path(model) is None:
+                checkpoint_prefix(model)  # the ImportError with the install line, early
 
     def _frame_feature_names(self) -> list[str]:
-        return [f"{f}{i}" for f in self._features() for i in range(_FEATURE_SIZES[f])]
+        names = [f"{f}{i}" for f in self._features() for i in range(_FEATURE_SIZES[f])]
+        models = self._models()
+        if len(models) == 1:
+            return names
+        return [f"{m}.{name}" for m in models for name in names]
 
     def _settings(self) -> dict:
+        models = self._models()
         return {
-            "model": self.model,
+            # One model is recorded as before, so the cache entries of a name and of a
+            # 1-tuple of it are shared; several become a (JSON) list.
+            "model": models[0] if len(models) == 1 else list(models),
             "features": list(self._features()),
             "pooling": list(self._pooling()),
             "input_length": float(self.input_length),
@@ -355,15 +399,16 @@ class MusicnnEmbedder(AudioEmbedder):
     def _embed_batch(self, waveforms: list[np.ndarray], sr: int) -> list[np.ndarray]:
         import torch
 
-        net = _shared_module(self.model, self._reference)
+        nets = [_shared_module(m, self._reference) for m in self._models()]
         patches = _patches(waveforms, self.input_length, self.input_overlap, self._reference)
         allp = np.concatenate(patches)
         feats = self._features()
         outs = []
         with torch.inference_mode():
             for s in range(0, len(allp), int(self.batch_size)):
-                res = net(torch.from_numpy(allp[s : s + int(self.batch_size)]))
-                outs.append(torch.cat([res[f] for f in feats], dim=1).numpy())
+                batch = torch.from_numpy(allp[s : s + int(self.batch_size)])
+                res = [net(batch) for net in nets]  # the same patches through each network
+                outs.append(torch.cat([r[f] for r in res for f in feats], dim=1).numpy())
         per_patch = np.concatenate(outs)
         bounds = np.cumsum([0] + [len(p) for p in patches])
         pooling = self._pooling()
