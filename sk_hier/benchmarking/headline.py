@@ -194,12 +194,17 @@ def _ablation(wide) -> list[str]:
 
 
 def headline(
-    df, out_dir: str | Path, recommended: dict | None = None, taggers: dict | None = None
+    df,
+    out_dir: str | Path,
+    recommended: dict | None = None,
+    taggers: dict | None = None,
+    bootstrap: Any = None,
 ) -> str:
     """The printed summary: the answer per regime and split, then where results are.
 
     ``recommended`` maps ``(embedder, regime)`` to ``(model, how it was chosen)``;
-    ``taggers`` the same, among the sk_hier taggers only (for the linear-probe table).
+    ``taggers`` the same, among the sk_hier taggers only (for the linear-probe table,
+    with ``bootstrap`` as in :func:`~sk_hier.benchmarking.linear_probe.probe_lines`).
     """
     from .linear_probe import probe_lines
 
@@ -218,7 +223,7 @@ def headline(
     lines += _loso_means(wide, recommended or {})
     lines += _in_domain_cost(wide)
     lines += _ablation(wide)
-    lines += probe_lines(wide, taggers or {})
+    lines += probe_lines(wide, taggers or {}, bootstrap)
     lines += [
         "",
         f"Results written to {Path(out_dir).resolve()}/ (summary.md, quality.csv, "

@@ -367,7 +367,7 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
         _set_seed(est, seed)
         result = _run_cell(name, est, plan, seed, emb, data, tree)
         proba = None
-        if seed == first and regime in ("full", "loso"):  # for the PR curves
+        if seed == first:  # for the PR curves and the test-clip bootstrap
             proba = cells / cell_name(name, emb, regime, "proba", held).replace(".json", ".npz")
         _store(cell, result, {**choice["params"], "inner_cv": choice["score"]}, proba)
         secs = next(r["value"] for r in result["rows"] if r["metric"] == "fit_seconds")

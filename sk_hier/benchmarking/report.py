@@ -93,6 +93,32 @@ def recommended_models(cells: list, among: Any = None) -> dict:
     return {k: (m, f"chosen by inner CV {v:.3f} on training groups") for k, (m, v) in best.items()}
 
 
+def clip_bootstrap(out_dir: Path, tree: Any):
+    """``(embedder, regime, split, a, b) -> [(delta, low, high)] ×100`` for leaf and
+    parent: a paired bootstrap over test clips of the first seed's stored
+    probabilities (``cells/*__proba.npz``); None where either model's file lacks them."""
+    from .._level_metrics import columns
+    from ..targets import encode_targets
+    from .linear_probe import bootstrap_delta
+
+    def files(model: str, emb: str, regime: str):
+        path = out_dir / "cells" / f"{model}__{emb}__{regime}__proba.npz"
+        return np.load(path, allow_pickle=False) if path.is_file() else None
+
+    def fn(emb: str, regime: str, split: str, a: str, b: str):
+        za, zb = files(a, emb, regime), files(b, emb, regime)
+        if za is None or zb is None or split not in za.files or split not in zb.files:
+            return None
+        Y, hierarchy = encode_targets(za[f"Y_{split}"].astype(float), tree)
+        Pa, Pb = za[split].astype(float), zb[split].astype(float)
+        return [
+            tuple(100 * v for v in bootstrap_delta(Y, Pa, Pb, columns(hierarchy, level)))
+            for level in ("leaf", "parent")
+        ]
+
+    return fn
+
+
 def _gap_lines(gaps: dict) -> list[str]:
     if not gaps:
         return []
@@ -137,7 +163,7 @@ def write_report(
     from .compare import TAGGER_VARIANTS
 
     picks = recommended_models(cells), recommended_models(cells, among=TAGGER_VARIANTS)
-    answer = headline(df, out_dir, *picks)
+    answer = headline(df, out_dir, *picks, bootstrap=clip_bootstrap(out_dir, tree))
     text = [
         "# Quality benchmark",
         "",
@@ -284,10 +310,13 @@ def _pr_curves(fig_dir: Path, out_dir: Path, tree) -> None:
     from sklearn.metrics import precision_recall_curve
 
     from ..targets import encode_targets
+    from .regimes import regime_of
 
     for path in sorted(out_dir.glob("cells/*__proba.npz")):
         name, emb, regime = path.name.split("__")[:3]
-        data = np.load(path)
+        if regime_of(regime)[0] not in ("full", "loso"):
+            continue
+        data = np.load(path, allow_pickle=False)
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for ax, level in zip(axes, ("parent", "leaf")):
             cols = [tree.index(n) for n in (tree.levels[0] if level == "parent" else tree.leaves)]
