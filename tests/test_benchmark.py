@@ -98,7 +98,7 @@ def test_small_real_benchmark_with_a_loso_cell(tmp_path):
         n_clips=24,
         n_test=8,
         embedders=("logmel",),
-        models=("flat", "gmp_gated"),
+        models=("flat", "gmp_gated", "logreg_per_level"),
         max_epochs=3,
         n_jobs=1,
     )
@@ -108,6 +108,10 @@ def test_small_real_benchmark_with_a_loso_cell(tmp_path):
     tree = load_rendered(tmp_path / "data" / "timgm6mb")[2]
     path, answer = write_report(tmp_path / "out", df, tree, command="test")
     assert "winner" in answer and path.is_file()
+    # The linear-probe table: one seed has no interval over seeds, but the test-clip
+    # bootstrap (read from the stored probabilities) gives one per level.
+    probe = [line for line in answer.splitlines() if line.startswith("| logmel | full | test |")]
+    assert len(probe) == 1 and probe[0].count("[") == 2, probe
     # resumable: a second run finds every cell
     again = run_quality(tmp_path / "data", tmp_path / "out", config, progress=False)
     assert len(again) == len(df)
