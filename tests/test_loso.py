@@ -44,6 +44,25 @@ def test_loso_never_trains_on_a_test_midi_nor_the_held_out_group(config):
         assert sorted(i for _, i in plan.tests["held_out"]) == test.tolist()
 
 
+def test_loso_each_renders_every_piece_through_every_training_source():
+    config = replace(CONFIG, regimes=("loso", "loso_each"))
+    test, pool = _split(config)
+    plans = {(p.regime, p.held_out): p for p in plan_cells(config, test, pool)}
+    for (regime, held), plan in plans.items():
+        if regime != "loso_each":
+            continue
+        drawn = plans[("loso", held)]
+        sources = sorted({f for f, _ in drawn.train[0]})
+        rows = plan.train[0]
+        assert held not in {_group(f) for f, _ in rows}
+        assert not {i for _, i in rows} & set(test.tolist())
+        # the same pieces as the drawn regime, each through all its training sources
+        assert sorted({i for _, i in rows}) == sorted(i for _, i in drawn.train[0])
+        assert sorted(rows) == sorted((f, int(i)) for f in sources for i in pool)
+        assert plan.tests == drawn.tests  # the same test clips and renderings
+    assert "loso_each" not in FULL.regimes  # a bigger training set: asked for by name
+
+
 def test_every_group_is_held_out_once_per_loso_regime():
     test, pool = _split(CONFIG)
     plans = plan_cells(CONFIG, test, pool)

@@ -137,7 +137,9 @@ def plan_cells(config, test: np.ndarray, pool: np.ndarray) -> list[CellPlan]:
             for seed in config.seeds:
                 idx = _pool(pool, seed, regime, config)
                 plan.train[seed] = [
-                    (_folder(_draw(i, train_src, config), regime.augment), int(i)) for i in idx
+                    (_folder(src, regime.augment), int(i))
+                    for i in idx
+                    for src in (train_src if regime.each else [_draw(i, train_src, config)])
                 ]
             plan.tests = _tests(regime, g, groups, train_src, test, config)
             plans.append(plan)

@@ -189,6 +189,7 @@ def _ablation(wide) -> list[str]:
                 for m in models
             ]
             groups = "every other group" if r.n_groups is None else f"{r.n_groups} other group"
+            groups += ", every source per piece" if r.each else ""
             lines.append(f"| {base} | {r.augment} | {groups} | " + " | ".join(cells) + " |")
     return lines
 

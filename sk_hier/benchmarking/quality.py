@@ -60,7 +60,9 @@ class QualityConfig:
     n_scarce: int = 500
     seeds: tuple = (0, 1, 2)
     embedders: tuple = ("musicnn", "logmel")
-    regimes: tuple = tuple(r for r in REGIMES if REGIMES[r].n_groups is None)
+    regimes: tuple = tuple(
+        r for r in REGIMES if REGIMES[r].n_groups is None and not REGIMES[r].each
+    )
     models: tuple = MODELS
     sources: tuple = ALL_SOURCES
     held_out: tuple | None = None

@@ -62,6 +62,10 @@ class Regime:
         LOSO only: train on this many other sample-bank groups, those that follow
         the held-out one in the sorted, cyclic order of the groups (each group then
         trains exactly one cell); ``None``: every other group.
+    each : bool, default=False
+        LOSO only: every training source renders each training piece, so the
+        pieces stay the same and the set grows by the number of training sources
+        (otherwise one source is drawn per piece and N pieces stay N clips).
     grid_from : str or None, default=None
         Reuse the grid-search choice of this regime's cell with the same held-out
         group (its training groups are the same, so the held-out group stays unseen):
@@ -81,6 +85,7 @@ class Regime:
     hidden: float = 0.0
     augment: str = "none"
     n_groups: int | None = None
+    each: bool = False
     grid_from: str | None = None
 
 
@@ -100,6 +105,13 @@ REGIMES: dict[str, Regime] = {
             "leave one lineage group out, light augmentation",
             "loso",
             augment="light",
+            grid_from="loso",
+        ),
+        Regime(
+            "loso_each",
+            "leave one lineage group out, every training source renders each piece",
+            "loso",
+            each=True,
             grid_from="loso",
         ),
         # The ablation: augmentation none / light / strong x one or every other group.
