@@ -18,7 +18,7 @@ Examples
 --------
 >>> from sk_hier.benchmarking.regimes import REGIMES, cell_name
 >>> [r for r in REGIMES if REGIMES[r].kind == "loso" and REGIMES[r].n_groups is None]
-['loso', 'loso_aug', 'loso_strong']
+['loso', 'loso_aug', 'loso_each', 'loso_strong']
 >>> cell_name("flat", "musicnn", "loso", 0, held_out="fluid")
 'flat__musicnn__loso-fluid__0.json'
 """
