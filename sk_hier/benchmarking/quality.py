@@ -273,7 +273,7 @@ def _store(cell: Path, result: dict, params: dict, proba_path: Path | None) -> N
         np.savez_compressed(
             proba_path,
             **{f"Y_{s}": np.asarray(y, np.float16) for s, y in result["Y_test"].items()},
-            **{s: np.asarray(e["proba"], np.float16) for s, e in extras.items()},
+            **{s: np.asarray(e["proba"], np.float32) for s, e in extras.items()},
         )
     for e in extras.values():
         e.pop("proba", None)
