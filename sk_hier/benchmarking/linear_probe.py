@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 
 from .compare import TAGGER_VARIANTS
+from .headline import _LOGREG
 from .regimes import regime_of
 
 __all__ = ["bootstrap_delta", "paired_interval", "probe_lines"]
-
-_LOGREG = "logreg_"
 
 
 def paired_interval(d: Any, level: float = 0.95) -> tuple[float, float, float]:

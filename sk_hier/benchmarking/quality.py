@@ -306,8 +306,14 @@ def check_resumable(out_dir, config: QualityConfig) -> None:
     mine = {k: mine[k] for k in _CELL_SETTINGS} | {"extra": config.extra}
     mine["inner_cv"] = INNER_CV
     if config.grid:  # a grid that changed makes other choices: not the same cells
-        grids = dict(trunk=TRUNK_GRID, linear=LINEAR_GRID, joint=JOINT_GRID, logreg=LOGREG_GRID)
-        mine["grids"] = json.loads(json.dumps(grids | {"mlp": MLP_GRID}))
+        grids = dict(
+            trunk=TRUNK_GRID,
+            linear=LINEAR_GRID,
+            joint=JOINT_GRID,
+            logreg=LOGREG_GRID,
+            mlp=MLP_GRID,
+        )
+        mine["grids"] = json.loads(json.dumps(grids))  # tuples as JSON lists, as stored
     if path.is_file():
         theirs = json.loads(path.read_text())
         diff = sorted(k for k in mine if theirs.get(k) != mine[k])

@@ -100,9 +100,13 @@ def clip_bootstrap(out_dir: Path, tree: Any):
     from .._level_metrics import columns
     from ..targets import encode_targets
     from .linear_probe import bootstrap_delta
+    from .regimes import cell_name, regime_of
 
-    def files(model: str, emb: str, regime: str):
-        path = out_dir / "cells" / f"{model}__{emb}__{regime}__proba.npz"
+    def files(model: str, emb: str, tag: str):
+        base, held = regime_of(tag)
+        path = (
+            out_dir / "cells" / cell_name(model, emb, base, "proba", held).replace(".json", ".npz")
+        )
         return np.load(path, allow_pickle=False) if path.is_file() else None
 
     def fn(emb: str, regime: str, split: str, a: str, b: str):
