@@ -25,6 +25,7 @@ _LAZY = {
     "STRATEGIES": "strategies",
     "encode_targets": "targets",
     "TunedThresholds": "thresholds",
+    "VotingTagger": "voting",
 }
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "PerLevelClassifier",
     "TopDownClassifier",
     "TunedThresholds",
+    "VotingTagger",
     "__version__",
     "encode_targets",
     "load",
@@ -51,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .tagger import HierarchicalTagger
     from .targets import encode_targets
     from .thresholds import TunedThresholds
+    from .voting import VotingTagger
 
 
 def __getattr__(name: str) -> Any:

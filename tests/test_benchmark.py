@@ -7,14 +7,19 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from sk_hier.benchmarking.compare import TAGGER_VARIANTS, summarize
+from sk_hier.benchmarking.compare import TAGGER_VARIANTS, TAGGERS, VOTING_VARIANTS, summarize
 from sk_hier.benchmarking.headline import headline
 from sk_hier.benchmarking.quality import (
     LINEAR_GRID,
+    MODELS,
     QUICK,
     TRUNK_GRID,
+    VOTING_GRID,
+    VOTING_MLP,
     _traits,
+    build_models,
     tagger_grid,
+    voting_grid,
 )
 from sk_hier.strategies import STRATEGIES
 
@@ -27,6 +32,29 @@ def test_every_tagger_gets_the_same_trunk_grid():
                 assert grid[f"model__{key}"] == trunk[key], name
             assert ("model__level_weights" in grid) == STRATEGIES[strategy].trains_parents
         assert linear["model__hidden_dims"] == [()]  # the linear shape is offered to all
+
+
+def test_a_vote_joins_its_strategy_s_two_trunks_with_tied_joint_weights():
+    from sk_hier import Hierarchy
+
+    tree = Hierarchy({"a": ["b", "c"]})
+    models = build_models(tree, replace(QUICK, models=tuple(VOTING_VARIANTS)))
+    for name, strategy in VOTING_VARIANTS.items():
+        assert name in TAGGERS and name in MODELS
+        pipeline, grid = models[name]
+        members = dict(pipeline[-1].estimators)
+        assert members["linear"].hidden_dims == () and members["linear"].solver == "lbfgs"
+        assert {k: getattr(members["mlp"], k) for k in VOTING_MLP} == VOTING_MLP
+        assert {m.strategy for m in members.values()} == {strategy}
+        joint = STRATEGIES[strategy].trains_parents
+        assert len(grid) == (2 if joint else 1)
+        for g in grid:
+            assert g["model__linear__weight_decay"] == VOTING_GRID["linear__weight_decay"]
+            if joint:  # one parent weight for both members at a time, never mixed
+                assert g["model__linear__level_weights"] == g["model__mlp__level_weights"]
+                assert len(g["model__mlp__level_weights"]) == 1
+            pipeline.set_params(**{k: v[0] for k, v in g.items()})  # names that exist
+    assert len(voting_grid("flat")) == 1
 
 
 def test_traits_come_from_the_strategy_registry():
@@ -98,7 +126,7 @@ def test_small_real_benchmark_with_a_loso_cell(tmp_path):
         n_clips=24,
         n_test=8,
         embedders=("logmel",),
-        models=("flat", "gmp_gated", "logreg_per_level"),
+        models=("flat", "gmp_gated", "top_down_vote", "logreg_per_level"),
         max_epochs=3,
         n_jobs=1,
     )
@@ -112,6 +140,11 @@ def test_small_real_benchmark_with_a_loso_cell(tmp_path):
     # bootstrap (read from the stored probabilities) gives one per level.
     probe = [line for line in answer.splitlines() if line.startswith("| logmel | full | test |")]
     assert len(probe) == 1 and probe[0].count("[") == 2, probe
+    # Where the time went: every model's minutes per regime, from the cells' clocks.
+    timing = path.read_text().split("## Where the time went")[1]
+    for model in config.models:
+        assert f"\n| {model} | " in timing
+    assert "| **total** |" in timing
     # resumable: a second run finds every cell
     again = run_quality(tmp_path / "data", tmp_path / "out", config, progress=False)
     assert len(again) == len(df)

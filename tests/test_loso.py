@@ -171,6 +171,25 @@ def test_a_grid_run_resumes_only_under_the_same_grids(tmp_path, monkeypatch):
         quality.check_resumable(tmp_path, gridded)
 
 
+def test_a_grid_added_since_a_run_extends_it_and_is_recorded(tmp_path, monkeypatch):
+    import json
+    from dataclasses import replace
+
+    from sk_hier.benchmarking import quality
+
+    gridded = replace(QUICK, grid=True)
+    quality.check_resumable(tmp_path, gridded)
+    path = tmp_path / "cells" / "settings.json"
+    older = json.loads(path.read_text())
+    del older["grids"]["voting"]  # a run stored before the soft vote had a grid
+    path.write_text(json.dumps(older))
+    quality.check_resumable(tmp_path, gridded)  # its cells keep their grids: resumes
+    assert "voting" in json.loads(path.read_text())["grids"]
+    monkeypatch.setattr(quality, "VOTING_GRID", {"linear__weight_decay": [1e-4]})
+    with pytest.raises(ValueError, match=r"other settings \(grids"):
+        quality.check_resumable(tmp_path, gridded)
+
+
 def test_inner_cv_of_a_loso_cell_holds_out_one_training_group_per_fold():
     from sk_hier.benchmarking.data import BenchData
     from sk_hier.benchmarking.quality import _groups_of, _inner_cv

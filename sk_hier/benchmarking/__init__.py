@@ -19,7 +19,9 @@ _LAZY = {
     **dict.fromkeys(
         (
             "COLUMNS",
+            "TAGGERS",
             "TAGGER_VARIANTS",
+            "VOTING_VARIANTS",
             "LeafMultilabelClassifier",
             "default_models",
             "evaluate",

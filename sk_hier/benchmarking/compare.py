@@ -22,7 +22,9 @@ from ..targets import as_hierarchy, encode_targets
 
 __all__ = [
     "COLUMNS",
+    "TAGGERS",
     "TAGGER_VARIANTS",
+    "VOTING_VARIANTS",
     "LeafMultilabelClassifier",
     "default_models",
     "evaluate",
@@ -42,6 +44,11 @@ TAGGER_VARIANTS = {
     "resatt": ("resatt", {}),
     "resatt_nomask": ("resatt", {"attention_mask": "none"}),
 }
+# Soft votes by benchmark name -> their strategy: a VotingTagger of that strategy's
+# linear L-BFGS trunk and its MLP trunk (the quality benchmark builds them).
+VOTING_VARIANTS = {"top_down_vote": "top_down"}
+#: Every sk_hier tagger of the benchmark: the pool its recommendation is drawn from.
+TAGGERS = (*TAGGER_VARIANTS, *VOTING_VARIANTS)
 
 
 def default_models(hierarchy: Any, **params: Any) -> dict:

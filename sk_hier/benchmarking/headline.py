@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .compare import TAGGER_VARIANTS
+from .compare import TAGGERS
 from .regimes import regime_of
 
 __all__ = ["headline"]
@@ -54,7 +54,7 @@ def _paragraph(key: tuple, group, in_domain) -> str:
         f"- **{emb} · {regime} · {split}** ({n_seeds} seed{'s' * (n_seeds > 1)}): "
         f"winner **{win}** {_fmt(*means.loc[win, ['leaf', 'parent']])}"
     ]
-    joint = [m for m in means.index if m in TAGGER_VARIANTS and m != "flat"]
+    joint = [m for m in means.index if m in TAGGERS and m != "flat"]
     if "flat" in means.index and joint:
         best = means.loc[joint, "score"].idxmax()
         text.append(f"joint vs flat: {best} {_paired(group, best, 'flat')}")

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import TAGGER_VARIANTS
+from .compare import TAGGERS
 from .headline import _LOGREG
 from .regimes import regime_of
 
@@ -108,7 +108,7 @@ def _pick(group, taggers: dict, emb: str, regime: str) -> tuple[str, str]:
     model, _ = taggers.get((emb, regime_of(regime)[0]), (None, ""))
     if model in set(group.model):
         return model, "inner CV"
-    means = group[group.model.isin(TAGGER_VARIANTS)].groupby("model")["score"].mean()
+    means = group[group.model.isin(TAGGERS)].groupby("model")["score"].mean()
     return means.idxmax(), "no inner CV: best on this split"
 
 
@@ -131,7 +131,7 @@ def probe_lines(wide, taggers: dict, bootstrap: Any = None) -> list[str]:
     rows, counts, n = [], np.zeros(3, int), 0
     for (emb, regime, split), group in wide.groupby(["embedder", "regime", "split"], sort=False):
         logregs = group[group.model.str.startswith(_LOGREG)]
-        if logregs.empty or not group.model.isin(TAGGER_VARIANTS).any():
+        if logregs.empty or not group.model.isin(TAGGERS).any():
             continue
         tagger, how = _pick(group, taggers, emb, regime)
         logreg = logregs.groupby("model")["score"].mean().idxmax()

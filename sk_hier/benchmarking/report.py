@@ -123,6 +123,52 @@ def clip_bootstrap(out_dir: Path, tree: Any):
     return fn
 
 
+def time_lines(cells: list) -> list[str]:
+    """Markdown lines: minutes of wall time per model and regime (grid search and the
+    cells' fits and scoring), from the cells that recorded it; none if none did.
+
+    Examples
+    --------
+    >>> cell = lambda m, r, s: {"rows": [{"model": m, "regime": r}], "seconds": s}
+    >>> lines = time_lines([cell("flat", "loso-fluid", {"cell": 60, "search": 240}),
+    ...                     cell("flat", "full", {"cell": 30, "search": 0})])
+    >>> lines[-1]
+    '| **total** | 0.5 | 5.0 | **5.5** |'
+    """
+    import pandas as pd
+
+    from .regimes import regime_of
+
+    timed = [
+        (c["rows"][0]["model"], regime_of(c["rows"][0]["regime"])[0], sum(c["seconds"].values()))
+        for c in cells
+        if c.get("seconds") and c["rows"]
+    ]
+    if not timed:
+        return []
+    table = pd.DataFrame(timed, columns=["model", "regime", "s"])
+    minutes = table.pivot_table("s", "model", "regime", aggfunc="sum", fill_value=0) / 60
+    minutes["total"] = minutes.sum(axis=1)
+    minutes.loc["total"] = minutes.sum()
+    head = ["model", *minutes.columns]
+    lines = [
+        "",
+        "## Where the time went",
+        "",
+        "Minutes of wall time per model and regime: grid search and the cells' fits and "
+        "scoring (rendering and embedding are in the run log).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for model, row in minutes.iterrows():
+        vals = [f"{v:.1f}" for v in row]
+        if model == "total":
+            model, vals[-1] = "**total**", f"**{vals[-1]}**"
+        lines.append(f"| {model} | " + " | ".join(vals) + " |")
+    return lines
+
+
 def _gap_lines(gaps: dict) -> list[str]:
     if not gaps:
         return []
@@ -164,9 +210,9 @@ def write_report(
         ].mean()
         table.unstack("model").round(3).to_csv(out_dir / "per_instrument_ap.csv")
     (out_dir / "provenance.json").write_text(json.dumps(provenance(command), indent=2))
-    from .compare import TAGGER_VARIANTS
+    from .compare import TAGGERS
 
-    picks = recommended_models(cells), recommended_models(cells, among=TAGGER_VARIANTS)
+    picks = recommended_models(cells), recommended_models(cells, among=TAGGERS)
     answer = headline(df, out_dir, *picks, bootstrap=clip_bootstrap(out_dir, tree))
     text = [
         "# Quality benchmark",
@@ -183,6 +229,7 @@ def write_report(
         "**Fit time, max-rule violations, hierarchical F1 (means over all cells)**",
         "",
         _other_figures(df),
+        *time_lines(cells),
     ]
     (out_dir / "summary.md").write_text("\n".join(text) + "\n")
     try:
