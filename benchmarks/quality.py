@@ -2,10 +2,10 @@
 
 A thin wrapper around ``sk-hier bench`` (see ``sk_hier.benchmarking.quality``):
 
-    python benchmarks/quality.py --quick   # ~6 minutes on 2 cores once set up
-    python benchmarks/quality.py --full    # the committed run (resumable)
+    python benchmarks/quality.py --quick   # a few minutes on 2 cores once set up
+    python benchmarks/quality.py --full    # the full run (resumable)
 
-Results go to ``benchmarks/results/`` (``quality.csv``, ``summary.md``,
+Results go to ``benchmarks/results/{quick,full}/`` (``quality.csv``, ``summary.md``,
 ``per_instrument_ap.csv``, ``provenance.json``, ``figures/``).
 """
 

@@ -57,6 +57,16 @@ def test_a_vote_joins_its_strategy_s_two_trunks_with_tied_joint_weights():
     assert len(voting_grid("flat")) == 1
 
 
+def test_a_default_run_benchmarks_every_strategy_the_vote_and_every_baseline():
+    from sk_hier.benchmarking.quality import BASELINES, DEFAULT_MODELS, FULL
+
+    assert set(FULL.models) == set(QUICK.models) == set(DEFAULT_MODELS) <= set(MODELS)
+    strategies = {TAGGER_VARIANTS[m][0] for m in DEFAULT_MODELS if m in TAGGER_VARIANTS}
+    assert strategies == set(STRATEGIES)
+    assert set(VOTING_VARIANTS) | set(BASELINES) <= set(DEFAULT_MODELS)
+    assert len(FULL.seeds) == 5
+
+
 def test_traits_come_from_the_strategy_registry():
     assert _traits("resatt") == (True, True)
     assert _traits("gmp_gated") == (False, True)

@@ -63,12 +63,24 @@ def test_loso_each_renders_every_piece_through_every_training_source():
     assert "loso_each" not in FULL.regimes  # a bigger training set: asked for by name
 
 
+def test_the_default_regimes_answer_the_question_and_leave_the_ablation_on_request():
+    from sk_hier.benchmarking.regimes import REGIMES
+
+    assert FULL.regimes == tuple(r for r in REGIMES if REGIMES[r].default)
+    assert {"full", "multi_source", "loso", "loso_aug"} <= set(FULL.regimes)
+    ablation = {r for r in REGIMES if REGIMES[r].n_groups or REGIMES[r].augment == "strong"}
+    assert ablation and not ablation & set(FULL.regimes)
+    # a regime asked for by name reuses a default regime's grid choice: no new search
+    assert all(REGIMES[r].grid_from in FULL.regimes for r in REGIMES if not REGIMES[r].default)
+
+
 def test_every_group_is_held_out_once_per_loso_regime():
-    test, pool = _split(CONFIG)
-    plans = plan_cells(CONFIG, test, pool)
+    config = replace(CONFIG, regimes=(*CONFIG.regimes, "loso_strong"))
+    test, pool = _split(config)
+    plans = plan_cells(config, test, pool)
     held = {(p.regime, p.held_out) for p in plans if p.held_out}
     groups = {SOUNDFONTS[s].group for s in ALL_SOURCES}
-    loso = [r for r in CONFIG.regimes if REGIMES[r].kind == "loso"]
+    loso = [r for r in config.regimes if REGIMES[r].kind == "loso"]
     assert {"loso", "loso_aug", "loso_strong"} <= set(loso)
     assert held == {(r, g) for r in loso for g in groups}
     tags = [p.tag for p in plans]

@@ -70,6 +70,9 @@ class Regime:
         Reuse the grid-search choice of this regime's cell with the same held-out
         group (its training groups are the same, so the held-out group stays unseen):
         the full run's budget pays for one search per training set, not per variant.
+    default : bool, default=True
+        Among a run's regimes unless ``--regimes`` says otherwise; the ablation
+        regimes are asked for by name, so the full run fits its budget.
 
     Examples
     --------
@@ -87,6 +90,7 @@ class Regime:
     n_groups: int | None = None
     each: bool = False
     grid_from: str | None = None
+    default: bool = True
 
 
 #: Regime name -> :class:`Regime`, in report order.
@@ -113,6 +117,7 @@ REGIMES: dict[str, Regime] = {
             "loso",
             each=True,
             grid_from="loso",
+            default=False,
         ),
         # The ablation: augmentation none / light / strong x one or every other group.
         # The grid choice of "loso" serves them all (never tuned on a held-out group).
@@ -122,6 +127,7 @@ REGIMES: dict[str, Regime] = {
             "loso",
             augment="strong",
             grid_from="loso",
+            default=False,
         ),
         Regime(
             "loso_1g",
@@ -129,6 +135,7 @@ REGIMES: dict[str, Regime] = {
             "loso",
             n_groups=1,
             grid_from="loso",
+            default=False,
         ),
         Regime(
             "loso_1g_aug",
@@ -137,6 +144,7 @@ REGIMES: dict[str, Regime] = {
             augment="light",
             n_groups=1,
             grid_from="loso",
+            default=False,
         ),
         Regime(
             "loso_1g_strong",
@@ -145,6 +153,7 @@ REGIMES: dict[str, Regime] = {
             augment="strong",
             n_groups=1,
             grid_from="loso",
+            default=False,
         ),
     )
 }

@@ -32,14 +32,16 @@ def add_parser(sub) -> None:
         "--quick", action="store_true", help="600 clips, musicnn, 1 seed, no grid, 1 LOSO cell"
     )
     size.add_argument(
-        "--full", action="store_true", help="3,000 clips, both embedders, every regime"
+        "--full",
+        action="store_true",
+        help="2,000 clips, musicnn_pair and log-mel, the default regimes, 5 seeds",
     )
     size.add_argument("--synthetic", action="store_true", help="strategies on synthetic data only")
     p.add_argument(
         "--data", default=None, help="data folder (default benchmarks/data/{quick,full})"
     )
     p.add_argument(
-        "--out", default=None, help="results folder (default benchmarks/results[/quick])"
+        "--out", default=None, help="results folder (default benchmarks/results/{quick,full})"
     )
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--models", nargs="+", default=None)
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     kind = "full" if args.full else "quick"
     data = args.data or f"benchmarks/data/{kind}"
-    out = args.out or ("benchmarks/results" if args.full else "benchmarks/results/quick")
+    out = args.out or f"benchmarks/results/{kind}"
     command = "sk-hier bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     start = time.perf_counter()
     if args.scheduler:
