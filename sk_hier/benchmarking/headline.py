@@ -152,7 +152,14 @@ def _in_domain_cost(wide) -> list[str]:
     return lines
 
 
-_ABLATION_MODELS = ("flat", "per_level", "top_down", "gmp_gated", "logreg_per_level")
+_ABLATION_MODELS = (
+    "flat",
+    "per_level",
+    "top_down",
+    "top_down_vote",
+    "gmp_gated",
+    "logreg_per_level",
+)
 
 
 def _ablation(wide) -> list[str]:
