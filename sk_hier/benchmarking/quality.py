@@ -252,7 +252,7 @@ def _select(name, pipeline, grid, X, Y, seed, config, cache: Path, groups=None) 
         _log(f"  {name}: best {params} (inner CV {search.best_score_:.3f})")
     best["seconds"] = time.perf_counter() - start
     cache.write_text(json.dumps(best))
-    return {**best, "fresh": True}
+    return best
 
 
 def _groups_of(data, emb: str, rows: list) -> np.ndarray:
@@ -380,10 +380,10 @@ def check_resumable(out_dir, config: QualityConfig) -> None:
         mine["grids"] = json.loads(json.dumps(grids))  # tuples as JSON lists, as stored
     if path.is_file():
         theirs = json.loads(path.read_text())
-        grids = mine.get("grids", {})
-        if "grids" in theirs and grids:
+        current = mine.get("grids", {})
+        if "grids" in theirs and current:
             # A grid added since (a new model's) changes none of the stored cells.
-            mine["grids"] = {k: v for k, v in grids.items() if k in theirs["grids"]}
+            mine["grids"] = {k: v for k, v in current.items() if k in theirs["grids"]}
         diff = sorted(k for k in mine if theirs.get(k) != mine[k])
         if diff:
             raise ValueError(
@@ -391,9 +391,9 @@ def check_resumable(out_dir, config: QualityConfig) -> None:
                 f"{[theirs.get(k) for k in diff]} there, {[mine[k] for k in diff]} now); "
                 "give another --out, or delete that folder to start again."
             )
-        if grids.keys() - mine.get("grids", {}).keys():  # record the added grids
+        if current.keys() - mine.get("grids", {}).keys():  # record the added grids
             path.write_text(
-                json.dumps({**theirs, "grids": grids}, indent=1, sort_keys=True) + "\n"
+                json.dumps({**theirs, "grids": current}, indent=1, sort_keys=True) + "\n"
             )
         return
     if any(path.parent.glob("*.json")):
@@ -433,17 +433,9 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
         # for LOSO that is the training groups, never the held-out one.
         X_sel, Y_sel = data.rows(emb, plan.train[first])
         groups = _groups_of(data, emb, plan.train[first]) if plan.held_out else None
-        choice = _select(
-            name,
-            clone(pipeline),
-            grid,
-            X_sel,
-            Y_sel,
-            first,
-            config,
-            cells / cell_name(name, emb, REGIMES[regime].grid_from or regime, "params", held),
-            groups,
-        )
+        chosen = cells / cell_name(name, emb, REGIMES[regime].grid_from or regime, "params", held)
+        searched = not chosen.exists()  # this cell runs the search and is charged for it
+        choice = _select(name, clone(pipeline), grid, X_sel, Y_sel, first, config, chosen, groups)
         est = clone(pipeline).set_params(**choice["params"])
         _set_seed(est, seed)
         start = time.perf_counter()
@@ -454,7 +446,7 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
         # Wall time of this cell, and of the grid search it ran (once per model and
         # cell, charged to the cell that ran it): what "where the time goes" sums.
         seconds = {"cell": time.perf_counter() - start}
-        seconds["search"] = choice.get("seconds", 0.0) if choice.get("fresh") else 0.0
+        seconds["search"] = choice.get("seconds", 0.0) if searched else 0.0
         params = {**choice["params"], "inner_cv": choice["score"]}
         _store(cell, result, params, proba, seconds)
         _log(
