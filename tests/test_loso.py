@@ -63,6 +63,19 @@ def test_loso_each_renders_every_piece_through_every_training_source():
     assert "loso_each" not in FULL.regimes  # a bigger training set: asked for by name
 
 
+def test_multi_each_hears_the_multi_source_pieces_through_every_sample_bank():
+    config = replace(CONFIG, regimes=("multi_source", "multi_each"))
+    test, pool = _split(config)
+    drawn, each = plan_cells(config, test, pool)
+    banks = sorted(s for s in config.sources if SOUNDFONTS[s].headline)
+    for seed in config.seeds:
+        pieces = sorted({i for _, i in drawn.train[seed]})
+        assert sorted(each.train[seed]) == sorted((s, i) for s in banks for i in pieces)
+        assert not set(pieces) & set(test.tolist())
+    assert each.tests == drawn.tests
+    assert REGIMES["multi_each"].grid_from == "multi_source"
+
+
 def test_the_default_regimes_answer_the_question_and_leave_the_ablation_on_request():
     from sk_hier.benchmarking.regimes import REGIMES
 

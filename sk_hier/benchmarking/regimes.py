@@ -103,6 +103,14 @@ REGIMES: dict[str, Regime] = {
             "partial", "TimGM6mb, half the rows labelled by family only", hidden=PARTIAL_HIDDEN
         ),
         Regime("multi_source", "one sample bank drawn per clip from every group", "multi"),
+        Regime(
+            "multi_each",
+            "every sample bank renders each training piece",
+            "multi",
+            each=True,
+            grid_from="multi_source",
+            default=False,
+        ),
         Regime("loso", "leave one lineage group out: train on the others", "loso"),
         Regime(
             "loso_aug",
