@@ -111,6 +111,10 @@ class _Head(nn.Module):
         return torch.stack([torch.cat(lp, dim=1), torch.cat(l1p, dim=1)], dim=1)
 
 
+#: Widest hidden layer of ``resatt``'s residual block (the MLP trunk's default width).
+RESIDUAL_WIDTH = 256
+
+
 class PoolingHead(_Head):
     """Bottom-up heads: leaf logits, parents pooled from their children.
 
@@ -134,8 +138,12 @@ class PoolingHead(_Head):
         self.leaf_out = nn.Linear(in_dim, len(spec.leaf_index))
         if attention:
             # r(z) = z + MLP(z): the residual block that feeds the attention scores.
+            # Its hidden layer is at most RESIDUAL_WIDTH wide, so heads straight on a
+            # wide embedding (3,512 dimensions) stay small: a square block there held
+            # 25M weights, and L-BFGS keeps 200 copies of them.
+            width = min(in_dim, RESIDUAL_WIDTH)
             self.residual = nn.Sequential(
-                nn.Linear(in_dim, in_dim), nn.ReLU(), nn.Linear(in_dim, in_dim)
+                nn.Linear(in_dim, width), nn.ReLU(), nn.Linear(width, in_dim)
             )
         self.scores, self.parent_out = nn.ModuleList(), nn.ModuleList()
         self.gate_logits = nn.ParameterList()

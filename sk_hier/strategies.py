@@ -87,6 +87,9 @@ class Strategy:
         Whether ``attention_maps`` means something for this head.
     gated : callable or None, default=None
         ``gated(head_options) -> bool``: whether the head has learned parent gates.
+    linear_on_input : bool, default=True
+        Whether the head straight on the input (``hidden_dims=()``) is a linear
+        model; ``resatt``'s attention scores come from a residual MLP of their own.
 
     Examples
     --------
@@ -107,6 +110,7 @@ class Strategy:
     trains_parents: bool = True
     has_maps: bool = True
     gated: Callable[[Mapping[str, Any]], bool] | None = None
+    linear_on_input: bool = True
 
     def head_options(self, params: Mapping[str, Any]) -> dict:
         """The head's arguments from the tagger's parameters (only the ones it reads)."""
@@ -224,6 +228,7 @@ for _strategy in (
         options={"parent_gate": _gate(auto=True), "attention_mask": _same},
         fixed={"attention": True},
         gated=_gated,
+        linear_on_input=False,
     ),
 ):
     register_strategy(_strategy)

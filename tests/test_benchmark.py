@@ -26,12 +26,17 @@ from sk_hier.strategies import STRATEGIES
 
 def test_every_tagger_gets_the_same_trunk_grid():
     for name, (strategy, _) in TAGGER_VARIANTS.items():
-        mlp, linear = tagger_grid(strategy)
-        for grid, trunk in ((mlp, TRUNK_GRID), (linear, LINEAR_GRID)):
+        grids = tagger_grid(strategy)
+        linear_on_input = STRATEGIES[strategy].linear_on_input
+        assert len(grids) == (2 if linear_on_input else 1), name
+        for grid, trunk in zip(grids, (TRUNK_GRID, LINEAR_GRID)):
             for key in trunk:
                 assert grid[f"model__{key}"] == trunk[key], name
             assert ("model__level_weights" in grid) == STRATEGIES[strategy].trains_parents
-        assert linear["model__hidden_dims"] == [()]  # the linear shape is offered to all
+        if linear_on_input:  # the linear shape is offered wherever it is a linear model
+            assert grids[1]["model__hidden_dims"] == [()]
+    assert not STRATEGIES["resatt"].linear_on_input
+    assert all(STRATEGIES[s].linear_on_input for s in ("flat", "per_level", "top_down", "gmp"))
 
 
 def test_a_vote_joins_its_strategy_s_two_trunks_with_tied_joint_weights():

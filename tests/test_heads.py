@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sk_hier import Hierarchy
-from sk_hier.heads import HierarchicalNet, TreeSpec, Trunk, log1mexp
+from sk_hier.heads import RESIDUAL_WIDTH, HierarchicalNet, TreeSpec, Trunk, log1mexp
 from sk_hier.strategies import STRATEGIES
 
 from .conftest import f32_tol
@@ -110,6 +110,18 @@ def test_resatt_attention_and_gated_parent_by_hand():
         out[:, 0, :2] - out[:, 1, :2], s_hand, **f32_tol(s_hand.abs().max())
     )
     torch.testing.assert_close(A, A_hand)
+
+
+@pytest.mark.parametrize("in_dim", [6, RESIDUAL_WIDTH, 4 * RESIDUAL_WIDTH])
+def test_resatt_residual_block_is_at_most_residual_width_wide(in_dim):
+    # Heads on a wide input (hidden_dims=()) must not grow a square in_dim x in_dim block.
+    model = HierarchicalNet(in_dim, TreeSpec.from_hierarchy(TWO), "resatt", hidden_dims=())
+    first, last = model.head.residual[0], model.head.residual[-1]
+    width = min(in_dim, RESIDUAL_WIDTH)
+    assert (first.in_features, first.out_features) == (in_dim, width)
+    assert (last.in_features, last.out_features) == (width, in_dim)
+    z = torch.randn(4, in_dim)
+    assert (z + model.head.residual(z)).shape == z.shape
 
 
 def test_resatt_without_mask_attends_everywhere():
