@@ -377,6 +377,41 @@ def test_out_dir_equal_to_midi_from_is_refused(rendered, capsys):
     assert _files(rendered) == before
 
 
+def _midi_folder(folder: Path, seed: int) -> Path:
+    """A plain folder of three MIDI files, clip_000000 onwards, from ``seed``."""
+    folder.mkdir(parents=True)
+    for i in range(3):
+        midi, _ = generate_clip_midi(seed, duration=DUR, clip=i)
+        (folder / f"clip_{i:06d}.mid").write_bytes(_synth.midi_bytes(midi)[0])
+    return folder
+
+
+def test_a_moved_data_folder_resumes(tmp_path):
+    import shutil
+
+    first = tmp_path / "first"
+    _midi_folder(first / "midi_set", seed=7)
+    render_dataset(first / "out", midi_from=first / "midi_set", progress=False)
+    moved = tmp_path / "moved"
+    shutil.copytree(first, moved)
+    shutil.rmtree(first)  # the recorded paths no longer exist
+    before = _files(moved / "out")
+    summary = render_dataset(moved / "out", midi_from=moved / "midi_set", progress=False)
+    assert (summary.n_clips, summary.n_rendered) == (3, 0)
+    assert _files(moved / "out") == before  # nothing rendered again
+    recorded = (moved / "out" / "render.json").read_text()
+    assert str((moved / "midi_set").resolve()) in recorded  # provenance updated
+
+
+def test_resuming_from_another_midi_set_is_refused(tmp_path):
+    one, other = _midi_folder(tmp_path / "one", 7), _midi_folder(tmp_path / "other", 8)
+    render_dataset(tmp_path / "out", midi_from=one, progress=False)
+    before = _files(tmp_path / "out")
+    with pytest.raises(ValueError, match="clip_000000 rendered from other MIDI than"):
+        render_dataset(tmp_path / "out", midi_from=other, progress=False)
+    assert _files(tmp_path / "out") == before
+
+
 def test_load_rendered_errors(rendered, tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         load_rendered(tmp_path / "nothing")

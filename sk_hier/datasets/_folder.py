@@ -96,6 +96,34 @@ def midi_source(midi_from: str | os.PathLike, n_clips: int | None, duration, ins
     return clip_ids, paths, float(duration), check_instruments(instruments), origin
 
 
+#: Where the MIDI files lay: provenance, not identity. A data folder that moved
+#: resumes; each clip it already holds is checked against its source MIDI instead
+#: (``check_resumed_midi``).
+_MIDI_LOCATION = ("folder", "path")
+
+
+def _identity(settings: dict) -> dict:
+    """The settings a resumed render must share (``midi_from`` without its paths)."""
+    origin = settings.get("midi_from")
+    if not isinstance(origin, dict):
+        return settings
+    kept = {k: v for k, v in origin.items() if k not in _MIDI_LOCATION}
+    return {**settings, "midi_from": kept}
+
+
+def check_resumed_midi(out: Path, sources: list) -> None:
+    """Refuse to resume ``out`` if a clip it holds came from other MIDI than it would
+    now: ``sources`` pairs each clip id with its MIDI path (None: composed)."""
+    for clip_id, src in sources:
+        held = out / "midi" / f"{clip_id}.mid"
+        if src is not None and held.is_file() and held.read_bytes() != Path(src).read_bytes():
+            raise ValueError(
+                f"{out} holds {clip_id} rendered from other MIDI than {src}: it was "
+                "rendered from another MIDI set. Render into another folder, or delete "
+                "this one to replace it."
+            )
+
+
 def prepare_out_dir(out: Path, meta: dict) -> None:
     """Create ``out`` or check that it holds a render with the same settings."""
     try:
@@ -108,8 +136,8 @@ def prepare_out_dir(out: Path, meta: dict) -> None:
     if not os.access(out, os.W_OK | os.X_OK):
         raise PermissionError(f"The output folder {out} is not writable; choose another --out.")
     if (out / "render.json").is_file():
-        old = read_json(out / "render.json").get("settings", {})
-        new = json.loads(json.dumps(meta["settings"]))
+        old = _identity(read_json(out / "render.json").get("settings", {}))
+        new = _identity(json.loads(json.dumps(meta["settings"])))
         diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
         if diff:
             details = "; ".join(

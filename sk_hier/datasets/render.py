@@ -21,6 +21,7 @@ import numpy as np
 
 from ..hierarchy import Hierarchy
 from ._folder import (
+    check_resumed_midi,
     instruments_to_json,
     midi_source,
     package_versions,
@@ -337,6 +338,7 @@ def render_dataset(
     out = Path(out_dir).expanduser()
     meta = _render_meta(fonts, gaps, augment, each, midi_from, origin, locals())
     meta["n_clips"] = len(plan)
+    check_resumed_midi(out, [(cid, midi_paths[i]) for cid, _, i, _ in plan])
     prepare_out_dir(out, meta)
     jobs = _jobs(out, plan, midi_paths, fonts, gaps, augment, locals())
     desc = f"render ({', '.join(n for n, _ in fonts)})"
