@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -163,6 +164,38 @@ def test_small_real_benchmark_with_a_loso_cell(tmp_path):
     # resumable: a second run finds every cell
     again = run_quality(tmp_path / "data", tmp_path / "out", config, progress=False)
     assert len(again) == len(df)
+
+
+@pytest.mark.audio
+def test_seeds_fitted_side_by_side_store_what_one_process_stores(tmp_path):
+    pytest.importorskip("tinysoundfont")
+    pytest.importorskip("librosa")
+    from sk_hier.benchmarking.quality import run_quality
+
+    config = replace(
+        QUICK,
+        n_clips=24,
+        n_test=8,
+        seeds=(0, 1, 2),
+        embedders=("logmel",),
+        regimes=("full",),
+        models=("flat", "logreg_per_level"),
+        max_epochs=3,
+    )
+    runs = [
+        run_quality(tmp_path / "data", tmp_path / f"out{n}", replace(config, n_jobs=n), False)
+        for n in (1, 2)
+    ]
+    scores = [
+        df[df.metric != "fit_seconds"].sort_values(list(df.columns[:-1]))["value"].to_numpy()
+        for df in runs
+    ]
+    assert len(scores[0]) == len(scores[1]) > 0
+    assert sorted(set(runs[1]["seed"])) == [0, 1, 2]
+    # Each seed's fit is the same computation in either process (one thread each).
+    np.testing.assert_allclose(scores[1], scores[0], rtol=0, atol=1e-6)
+    stored = sorted(p.name for p in (tmp_path / "out2" / "cells").glob("*__[0-9].json"))
+    assert len(stored) == 2 * 3
 
 
 def test_in_domain_cost_of_multi_source_training_is_reported(tmp_path):

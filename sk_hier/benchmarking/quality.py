@@ -307,30 +307,45 @@ def _extras(name, fitted, X_test, Y_test, tree, base) -> dict:
     return out
 
 
-def _run_cell(name, est, plan, seed, emb, data, tree) -> dict:
-    """Fit one model on one cell's training clips for one seed; score every split."""
+def _cell_inputs(plan, seed, emb, data, tree) -> tuple:
+    """The training and test arrays of one cell and seed (leaves hidden where the
+    regime says so): what a worker needs, rather than the whole data set."""
     X_train, Y_train = data.rows(emb, plan.train[seed])
     hidden = REGIMES[plan.regime].hidden
     if hidden:
         Y_train = hide_leaves(Y_train, tree, hidden, seed)
     tests = {split: data.rows(emb, rows) for split, rows in plan.tests.items()}
+    return (X_train, Y_train), tests
+
+
+def _run_cell(name, est, train, tests, seed, emb, tag, tree) -> dict:
+    """Fit one model on one cell's training clips for one seed; score every split."""
     fitted: dict = {}
     rows = evaluate(
-        {name: est},
-        (X_train, Y_train),
-        tests,
-        tree,
-        seed=seed,
-        embedder=emb,
-        regime=plan.tag,
-        fitted=fitted,
+        {name: est}, train, tests, tree, seed=seed, embedder=emb, regime=tag, fitted=fitted
     )
-    base = {"model": name, "embedder": emb, "regime": plan.tag, "seed": seed}
+    base = {"model": name, "embedder": emb, "regime": tag, "seed": seed}
     extras = {
         split: _extras(name, fitted[name], Xs, Ys, tree, {**base, "split": split})
         for split, (Xs, Ys) in tests.items()
     }
     return {"rows": rows, "extras": extras, "Y_test": {s: Ys for s, (_, Ys) in tests.items()}}
+
+
+def _fit_cell(job: dict, train, tests, tree) -> float:
+    """Run and store one cell (in a worker process); returns its wall time."""
+    import torch
+
+    torch.set_num_threads(1)  # the cores go to cells running side by side
+    start = time.perf_counter()
+    result = _run_cell(
+        job["name"], job["est"], train, tests, job["seed"], job["emb"], job["tag"], tree
+    )
+    # Wall time of this cell, and of the grid search it ran (once per model and cell,
+    # charged to the cell that ran it): what "where the time goes" sums.
+    seconds = {"cell": time.perf_counter() - start, "search": job["search_seconds"]}
+    _store(job["cell"], result, job["params"], job["proba"], seconds)
+    return seconds["cell"]
 
 
 def _clock(seconds: float) -> str:
@@ -356,14 +371,9 @@ def _store(cell: Path, result: dict, params: dict, proba_path: Path | None, seco
 
 
 def _cells_todo(config, plans, models) -> list:
-    """Every (embedder, plan, seed, model) of the run, in a resumable order."""
-    return [
-        (emb, plan, seed, name)
-        for emb in config.embedders
-        for plan in plans
-        for seed in config.seeds
-        for name in models
-    ]
+    """Every (embedder, plan, model) of the run, in a resumable order: each one
+    searches once, then fits its seeds side by side."""
+    return [(emb, plan, name) for emb in config.embedders for plan in plans for name in models]
 
 
 #: How the inner CV splits: LOSO cells hold out one training lineage group per fold.
@@ -414,6 +424,48 @@ def check_resumable(out_dir, config: QualityConfig) -> None:
     path.write_text(json.dumps(mine, indent=1, sort_keys=True) + "\n")
 
 
+def _cell_jobs(name, emb, plan, model, data, config, cells: Path) -> list[dict]:
+    """The cells of one model still to run on one plan, each with its estimator, after
+    the grid search (run here, once, on the first seed's training clips of the plan:
+    for LOSO those are the training groups, never the held-out one)."""
+    from sklearn.base import clone
+
+    regime, held, first = plan.regime, plan.held_out, config.seeds[0]
+    todo = [
+        s for s in config.seeds if not (cells / cell_name(name, emb, regime, s, held)).exists()
+    ]
+    if not todo:
+        return []
+    pipeline, grid = model
+    X_sel, Y_sel = data.rows(emb, plan.train[first])
+    groups = _groups_of(data, emb, plan.train[first]) if held else None
+    chosen = cells / cell_name(name, emb, REGIMES[regime].grid_from or regime, "params", held)
+    searched = not chosen.exists()  # the first cell run is charged for the search
+    choice = _select(name, clone(pipeline), grid, X_sel, Y_sel, first, config, chosen, groups)
+    params = {**choice["params"], "inner_cv": choice["score"]}
+    jobs = []
+    for i, seed in enumerate(todo):
+        est = clone(pipeline).set_params(**choice["params"])
+        _set_seed(est, seed)
+        proba = None
+        if seed == first:  # for the PR curves and the test-clip bootstrap
+            proba = cells / cell_name(name, emb, regime, "proba", held).replace(".json", ".npz")
+        jobs.append(
+            dict(
+                name=name,
+                emb=emb,
+                tag=plan.tag,
+                seed=seed,
+                est=est,
+                params=params,
+                cell=cells / cell_name(name, emb, regime, seed, held),
+                proba=proba,
+                search_seconds=choice.get("seconds", 0.0) if searched and i == 0 else 0.0,
+            )
+        )
+    return jobs
+
+
 def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True):
     """Run (or resume) the benchmark; returns the long-form results DataFrame.
 
@@ -423,7 +475,7 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
     >>> df = run_quality("benchmarks/data", "benchmarks/results", QUICK)  # doctest: +SKIP
     """
     import torch
-    from sklearn.base import clone
+    from joblib import Parallel, delayed
 
     torch.set_num_threads(1)  # many small fits: processes, not threads, use the cores
     check_resumable(out_dir, config)  # before any long work
@@ -433,38 +485,21 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
     cells.mkdir(parents=True, exist_ok=True)
     models = build_models(tree, config)
     todo = _cells_todo(config, plans, models)
-    first = config.seeds[0]
     began = time.perf_counter()
-    for k, (emb, plan, seed, name) in enumerate(todo, start=1):
-        regime, held = plan.regime, plan.held_out
-        cell = cells / cell_name(name, emb, regime, seed, held)
-        if cell.exists():
+    for k, (emb, plan, name) in enumerate(todo, start=1):
+        jobs = _cell_jobs(name, emb, plan, models[name], data, config, cells)
+        if not jobs:
             continue
-        pipeline, grid = models[name]
-        # The grid search runs on the first seed's training clips of this cell only:
-        # for LOSO that is the training groups, never the held-out one.
-        X_sel, Y_sel = data.rows(emb, plan.train[first])
-        groups = _groups_of(data, emb, plan.train[first]) if plan.held_out else None
-        chosen = cells / cell_name(name, emb, REGIMES[regime].grid_from or regime, "params", held)
-        searched = not chosen.exists()  # this cell runs the search and is charged for it
-        choice = _select(name, clone(pipeline), grid, X_sel, Y_sel, first, config, chosen, groups)
-        est = clone(pipeline).set_params(**choice["params"])
-        _set_seed(est, seed)
-        start = time.perf_counter()
-        result = _run_cell(name, est, plan, seed, emb, data, tree)
-        proba = None
-        if seed == first:  # for the PR curves and the test-clip bootstrap
-            proba = cells / cell_name(name, emb, regime, "proba", held).replace(".json", ".npz")
-        # Wall time of this cell, and of the grid search it ran (once per model and
-        # cell, charged to the cell that ran it): what "where the time goes" sums.
-        seconds = {"cell": time.perf_counter() - start}
-        seconds["search"] = choice.get("seconds", 0.0) if searched else 0.0
-        params = {**choice["params"], "inner_cv": choice["score"]}
-        _store(cell, result, params, proba, seconds)
-        _log(
-            f"[{k}/{len(todo)}] {name} {emb} {plan.tag} seed {seed}: cell {seconds['cell']:.0f} s"
-            f", search {seconds['search']:.0f} s ({_clock(time.perf_counter() - began)} in)"
+        inputs = [_cell_inputs(plan, job["seed"], emb, data, tree) for job in jobs]
+        done = Parallel(n_jobs=min(config.n_jobs, len(jobs)), return_as="generator")(
+            delayed(_fit_cell)(job, *arrays, tree) for job, arrays in zip(jobs, inputs)
         )
+        for job, seconds in zip(jobs, done):
+            _log(
+                f"[{k}/{len(todo)}] {name} {emb} {plan.tag} seed {job['seed']}: cell "
+                f"{seconds:.0f} s, search {job['search_seconds']:.0f} s "
+                f"({_clock(time.perf_counter() - began)} in)"
+            )
     return load_results(out_dir)
 
 
