@@ -343,7 +343,11 @@ def _fit_cell(job: dict, train, tests, tree) -> float:
     )
     # Wall time of this cell, and of the grid search it ran (once per model and cell,
     # charged to the cell that ran it): what "where the time goes" sums.
-    seconds = {"cell": time.perf_counter() - start, "search": job["search_seconds"]}
+    seconds = {
+        "cell": time.perf_counter() - start,
+        "search": job["search_seconds"],
+        "side_by_side": job["side_by_side"],
+    }
     _store(job["cell"], result, job["params"], job["proba"], seconds)
     return seconds["cell"]
 
@@ -428,6 +432,7 @@ def _cell_jobs(name, emb, plan, model, data, config, cells: Path) -> list[dict]:
     """The cells of one model still to run on one plan, each with its estimator, after
     the grid search (run here, once, on the first seed's training clips of the plan:
     for LOSO those are the training groups, never the held-out one)."""
+    from joblib import effective_n_jobs
     from sklearn.base import clone
 
     regime, held, first = plan.regime, plan.held_out, config.seeds[0]
@@ -444,6 +449,9 @@ def _cell_jobs(name, emb, plan, model, data, config, cells: Path) -> list[dict]:
     choice = _select(name, clone(pipeline), grid, X_sel, Y_sel, first, config, chosen, groups)
     params = {**choice["params"], "inner_cv": choice["score"]}
     jobs = []
+    # Cells per round of n_jobs workers: each cell's share of the wall clock.
+    workers = min(effective_n_jobs(config.n_jobs), len(todo))
+    side_by_side = len(todo) / -(-len(todo) // workers)
     for i, seed in enumerate(todo):
         est = clone(pipeline).set_params(**choice["params"])
         _set_seed(est, seed)
@@ -461,6 +469,7 @@ def _cell_jobs(name, emb, plan, model, data, config, cells: Path) -> list[dict]:
                 cell=cells / cell_name(name, emb, regime, seed, held),
                 proba=proba,
                 search_seconds=choice.get("seconds", 0.0) if searched and i == 0 else 0.0,
+                side_by_side=side_by_side,
             )
         )
     return jobs
@@ -475,7 +484,7 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
     >>> df = run_quality("benchmarks/data", "benchmarks/results", QUICK)  # doctest: +SKIP
     """
     import torch
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, effective_n_jobs
 
     torch.set_num_threads(1)  # many small fits: processes, not threads, use the cores
     check_resumable(out_dir, config)  # before any long work
@@ -491,7 +500,8 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
         if not jobs:
             continue
         inputs = [_cell_inputs(plan, job["seed"], emb, data, tree) for job in jobs]
-        done = Parallel(n_jobs=min(config.n_jobs, len(jobs)), return_as="generator")(
+        workers = min(effective_n_jobs(config.n_jobs), len(jobs))
+        done = Parallel(n_jobs=workers, return_as="generator")(
             delayed(_fit_cell)(job, *arrays, tree) for job, arrays in zip(jobs, inputs)
         )
         for job, seconds in zip(jobs, done):

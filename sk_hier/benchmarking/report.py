@@ -125,13 +125,14 @@ def clip_bootstrap(out_dir: Path, tree: Any):
 
 def time_lines(cells: list) -> list[str]:
     """Markdown lines: minutes of wall time per model and regime (grid search and the
-    cells' fits and scoring), from the cells that recorded it; none if none did.
+    cells' fits and scoring, a cell fitted beside others counting its share), from the
+    cells that recorded it; none if none did.
 
     Examples
     --------
     >>> cell = lambda m, r, s: {"rows": [{"model": m, "regime": r}], "seconds": s}
     >>> lines = time_lines([cell("flat", "loso-fluid", {"cell": 60, "search": 240}),
-    ...                     cell("flat", "full", {"cell": 30, "search": 0})])
+    ...                     cell("flat", "full", {"cell": 60, "search": 0, "side_by_side": 2})])
     >>> lines[-1]
     '| **total** | 0.5 | 5.0 | **5.5** |'
     """
@@ -139,8 +140,12 @@ def time_lines(cells: list) -> list[str]:
 
     from .regimes import regime_of
 
+    def wall(seconds: dict) -> float:
+        # Cells fitted side by side share the wall clock: each counts its share.
+        return seconds.get("search", 0.0) + seconds["cell"] / seconds.get("side_by_side", 1)
+
     timed = [
-        (c["rows"][0]["model"], regime_of(c["rows"][0]["regime"])[0], sum(c["seconds"].values()))
+        (c["rows"][0]["model"], regime_of(c["rows"][0]["regime"])[0], wall(c["seconds"]))
         for c in cells
         if c.get("seconds") and c["rows"]
     ]
