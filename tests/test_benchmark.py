@@ -36,6 +36,9 @@ def test_every_tagger_gets_the_same_trunk_grid():
             assert ("model__level_weights" in grid) == STRATEGIES[strategy].trains_parents
         if linear_on_input:  # the linear shape is offered wherever it is a linear model
             assert grids[1]["model__hidden_dims"] == [()]
+            # ...on the row-space coordinates, which only a linear trunk may take.
+            assert grids[1]["project__active"] == [True]
+        assert "project__active" not in grids[0]
     assert not STRATEGIES["resatt"].linear_on_input
     assert all(STRATEGIES[s].linear_on_input for s in ("flat", "per_level", "top_down", "gmp"))
 

@@ -3,7 +3,8 @@
 ``compare`` holds the model zoo and the evaluation loop (long-form rows),
 ``regimes`` the registry of regimes and the names of result files, ``data`` the
 renders, clip plans and embeddings of a run, ``quality`` the rendered-audio benchmark
-(grid search, resumable cells), ``headline`` the printed answer and ``report`` the
+(grid search, resumable cells), ``row_space`` the exact change of basis its linear
+trunks fit on, ``headline`` the printed answer and ``report`` the
 tables, figures and provenance it writes.
 
 Names are loaded on first use, so that the command line can read the regime registry
@@ -32,6 +33,7 @@ _LAZY = {
     ),
     **dict.fromkeys(("REGIMES", "Regime", "cell_name", "regime_names"), ".regimes"),
     **dict.fromkeys(("FULL", "QUICK", "QualityConfig", "load_results", "run_quality"), ".quality"),
+    "RowSpaceProjection": ".row_space",
     "write_report": ".report",
 }
 __all__ = sorted(_LAZY)
