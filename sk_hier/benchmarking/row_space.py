@@ -37,7 +37,7 @@ class RowSpaceProjection(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features_in_, n_components) or None
+    components_ : ndarray of shape (n_features, n_components) or None
         The orthonormal basis (None where inactive, or with no fewer rows than
         features).
     n_features_in_ : int
