@@ -132,23 +132,22 @@ def test_loso_headline_reports_held_out_vs_in_domain_and_the_mean(tmp_path):
     assert any("FM group opl3, reported apart" in line for line in text.splitlines())
 
 
-@pytest.mark.audio
-def test_small_real_benchmark_with_a_loso_cell(tmp_path):
+def _tiny_audio_run(**changes):
+    """A real benchmark run on 24 rendered clips (log-mel, 3 epochs)."""
     pytest.importorskip("tinysoundfont")
     pytest.importorskip("librosa")
+    return replace(QUICK, n_clips=24, n_test=8, embedders=("logmel",), max_epochs=3, **changes)
+
+
+@pytest.mark.audio
+def test_small_real_benchmark_with_a_loso_cell(tmp_path):
+    config = _tiny_audio_run(
+        models=("flat", "gmp_gated", "top_down_vote", "logreg_per_level"), n_jobs=1
+    )
     from sk_hier.benchmarking.quality import run_quality
     from sk_hier.benchmarking.report import write_report
     from sk_hier.datasets import load_rendered
 
-    config = replace(
-        QUICK,
-        n_clips=24,
-        n_test=8,
-        embedders=("logmel",),
-        models=("flat", "gmp_gated", "top_down_vote", "logreg_per_level"),
-        max_epochs=3,
-        n_jobs=1,
-    )
     df = run_quality(tmp_path / "data", tmp_path / "out", config, progress=False)
     assert set(df["regime"]) == {"full", "loso-fluid"}
     assert set(df[df.regime == "loso-fluid"]["split"]) == {"held_out", "in_domain"}
@@ -171,20 +170,11 @@ def test_small_real_benchmark_with_a_loso_cell(tmp_path):
 
 @pytest.mark.audio
 def test_seeds_fitted_side_by_side_store_what_one_process_stores(tmp_path):
-    pytest.importorskip("tinysoundfont")
-    pytest.importorskip("librosa")
+    config = _tiny_audio_run(
+        seeds=(0, 1, 2), regimes=("full",), models=("flat", "logreg_per_level")
+    )
     from sk_hier.benchmarking.quality import run_quality
 
-    config = replace(
-        QUICK,
-        n_clips=24,
-        n_test=8,
-        seeds=(0, 1, 2),
-        embedders=("logmel",),
-        regimes=("full",),
-        models=("flat", "logreg_per_level"),
-        max_epochs=3,
-    )
     runs = [
         run_quality(tmp_path / "data", tmp_path / f"out{n}", replace(config, n_jobs=n), False)
         for n in (1, 2)
