@@ -345,8 +345,9 @@ def _run_cell(name, est, train, tests, seed, emb, tag, tree) -> dict:
     return {"rows": rows, "extras": extras, "Y_test": {s: Ys for s, (_, Ys) in tests.items()}}
 
 
-def _fit_cell(job: dict, train, tests, tree) -> float:
-    """Run and store one cell (in a worker process); returns its wall time."""
+def _fit_cell(job: dict, train, tests, tree, side_by_side: float) -> float:
+    """Run and store one cell (in a worker process) fitted among ``side_by_side``
+    cells per round of workers; returns its wall time."""
     import torch
 
     torch.set_num_threads(1)  # the cores go to cells running side by side
@@ -359,7 +360,7 @@ def _fit_cell(job: dict, train, tests, tree) -> float:
     seconds = {
         "cell": time.perf_counter() - start,
         "search": job["search_seconds"],
-        "side_by_side": job["side_by_side"],
+        "side_by_side": side_by_side,
     }
     _store(job["cell"], result, job["params"], job["proba"], seconds)
     return seconds["cell"]
@@ -445,7 +446,6 @@ def _cell_jobs(name, emb, plan, model, data, config, cells: Path) -> list[dict]:
     """The cells of one model still to run on one plan, each with its estimator, after
     the grid search (run here, once, on the first seed's training clips of the plan:
     for LOSO those are the training groups, never the held-out one)."""
-    from joblib import effective_n_jobs
     from sklearn.base import clone
 
     regime, held, first = plan.regime, plan.held_out, config.seeds[0]
@@ -462,9 +462,6 @@ def _cell_jobs(name, emb, plan, model, data, config, cells: Path) -> list[dict]:
     choice = _select(name, clone(pipeline), grid, X_sel, Y_sel, first, config, chosen, groups)
     params = {**choice["params"], "inner_cv": choice["score"]}
     jobs = []
-    # Cells per round of n_jobs workers: each cell's share of the wall clock.
-    workers = min(effective_n_jobs(config.n_jobs), len(todo))
-    side_by_side = len(todo) / -(-len(todo) // workers)
     for i, seed in enumerate(todo):
         est = clone(pipeline).set_params(**choice["params"])
         _set_seed(est, seed)
@@ -482,7 +479,6 @@ def _cell_jobs(name, emb, plan, model, data, config, cells: Path) -> list[dict]:
                 cell=cells / cell_name(name, emb, regime, seed, held),
                 proba=proba,
                 search_seconds=choice.get("seconds", 0.0) if searched and i == 0 else 0.0,
-                side_by_side=side_by_side,
             )
         )
     return jobs
@@ -512,10 +508,12 @@ def run_quality(data_dir, out_dir, config: QualityConfig, progress: bool = True)
         jobs = _cell_jobs(name, emb, plan, models[name], data, config, cells)
         if not jobs:
             continue
-        inputs = [_cell_inputs(plan, job["seed"], emb, data, tree) for job in jobs]
         workers = min(effective_n_jobs(config.n_jobs), len(jobs))
+        share = len(jobs) / -(-len(jobs) // workers)  # cells per round: each one's share
+        # Inputs are built as workers take the jobs, not all seeds' copies at once.
         done = Parallel(n_jobs=workers, return_as="generator")(
-            delayed(_fit_cell)(job, *arrays, tree) for job, arrays in zip(jobs, inputs)
+            delayed(_fit_cell)(job, *_cell_inputs(plan, job["seed"], emb, data, tree), tree, share)
+            for job in jobs
         )
         for job, seconds in zip(jobs, done):
             _log(
